@@ -1,0 +1,178 @@
+"""The competition configuration: one `[tool.harness]` table, validated by key.
+
+The table lives in the project's `pyproject.toml` (or in any TOML file given with
+`--config` or `HARNESS_CONFIG`, either as `[tool.harness]` or at top level).
+Relative paths are resolved against the file that holds them.
+
+Example:
+    >>> cfg = load_config()                      # ./pyproject.toml, else the repository's
+    >>> cfg.num_classes, cfg.reference.macs > 0
+    (9, True)
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.scoring import Reference
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("2021", "modern")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resources one submission's worker may use."""
+
+    timeout_s: float = 600.0
+    memory_mb: int = 8192
+
+
+@dataclass(frozen=True)
+class Competition:
+    """Everything that defines a competition. Built by `load_config`, never mutated."""
+
+    name: str
+    data_dir: Path
+    classes: tuple[str, ...]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    reference_path: Path
+    reference: Reference
+    profile: str
+    split_seed: int
+    daily_limit: int
+    final_picks: int
+    bootstrap_resamples: int
+    batch_size: int
+    builder: str | None
+    limits: Limits = field(default_factory=Limits)
+    source: Path | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def config_id(self) -> str:
+        """A short label of what the scores depend on: profile and reference values."""
+        return f"profile={self.profile} ref_macs={self.reference.macs} ref_f1={self.reference.f1:.4f}"
+
+
+def _find_config_file(explicit: Path | None) -> Path:
+    if explicit is not None:
+        if not Path(explicit).is_file():
+            raise ConfigError(f"configuration file not found: {explicit}")
+        return Path(explicit)
+    env = os.environ.get("HARNESS_CONFIG")
+    if env:
+        if not Path(env).is_file():
+            raise ConfigError(f"HARNESS_CONFIG points to a missing file: {env}")
+        return Path(env)
+    local = Path.cwd() / "pyproject.toml"
+    if local.is_file() and "tool" in _read_toml(local) and "harness" in _read_toml(local)["tool"]:
+        return local
+    return REPO_ROOT / "pyproject.toml"
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read configuration {path}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+
+
+def _get(table: dict, key: str, kind, default=None, required=False):
+    if key not in table:
+        if required:
+            raise ConfigError(f"[tool.harness] {key}: missing (required)")
+        return default
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        raise ConfigError(f"[tool.harness] {key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _triple(table: dict, key: str, default) -> tuple[float, float, float]:
+    value = table.get(key, default)
+    if not isinstance(value, list | tuple) or len(value) not in (1, 3) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        raise ConfigError(f"[tool.harness] {key}: expected a list of 1 or 3 numbers, got {value!r}")
+    values = [float(v) for v in value] * (3 if len(value) == 1 else 1)
+    return tuple(values)  # type: ignore[return-value]
+
+
+def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
+    """Validate a `[tool.harness]` table; raise ConfigError naming the bad key."""
+    known = {
+        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1",
+        "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
+        "builder", "timeout_s", "memory_mb",
+    }
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"[tool.harness] {unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    classes = _get(table, "classes", list, required=True)
+    if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
+        raise ConfigError("[tool.harness] classes: expected at least two distinct non-empty names")
+    std = _triple(table, "std", [1.0])
+    if any(s <= 0 for s in std):
+        raise ConfigError(f"[tool.harness] std: every value must be positive, got {list(std)}")
+    ref_macs = _get(table, "reference_macs", int, required=True)
+    ref_f1 = _get(table, "reference_f1", float, required=True)
+    if ref_macs <= 0:
+        raise ConfigError(f"[tool.harness] reference_macs: must be positive, got {ref_macs}")
+    if not 0.0 < ref_f1 <= 1.0:
+        raise ConfigError(f"[tool.harness] reference_f1: must be in (0, 1], got {ref_f1}")
+    profile = _get(table, "profile", str, "2021")
+    if profile not in PROFILES:
+        raise ConfigError(f"[tool.harness] profile: unknown counting profile {profile!r} (known: {', '.join(PROFILES)})")
+    positive = {}
+    for key, default in (("daily_limit", 10), ("final_picks", 2), ("bootstrap_resamples", 1000), ("batch_size", 64), ("memory_mb", 8192)):
+        positive[key] = _get(table, key, int, default)
+        if positive[key] <= 0:
+            raise ConfigError(f"[tool.harness] {key}: must be positive, got {positive[key]}")
+    timeout = _get(table, "timeout_s", float, 600.0)
+    if timeout <= 0:
+        raise ConfigError(f"[tool.harness] timeout_s: must be positive, got {timeout}")
+    builder = _get(table, "builder", str, None)
+    if builder not in (None, "mnist"):
+        raise ConfigError(f"[tool.harness] builder: unknown builder {builder!r} (known: mnist)")
+    return Competition(
+        name=_get(table, "name", str, "competition"),
+        data_dir=(base / _get(table, "data", str, "data")).resolve(),
+        classes=tuple(classes),
+        mean=_triple(table, "mean", [0.0]),
+        std=std,
+        reference_path=(base / _get(table, "reference", str, required=True)).resolve(),
+        reference=Reference(macs=ref_macs, f1=ref_f1),
+        profile=profile,
+        split_seed=_get(table, "split_seed", int, 0),
+        daily_limit=positive["daily_limit"],
+        final_picks=positive["final_picks"],
+        bootstrap_resamples=positive["bootstrap_resamples"],
+        batch_size=positive["batch_size"],
+        builder=builder,
+        limits=Limits(timeout_s=timeout, memory_mb=positive["memory_mb"]),
+        source=source,
+    )
+
+
+def load_config(path: Path | None = None) -> Competition:
+    """Load the competition configuration (see module docstring for where from)."""
+    file = _find_config_file(path)
+    doc = _read_toml(file)
+    table = doc.get("tool", {}).get("harness")
+    if table is None:
+        table = doc if "classes" in doc else None
+    if table is None:
+        raise ConfigError(f"{file}: no [tool.harness] table")
+    return parse_config(table, file.resolve().parent, source=file.resolve())

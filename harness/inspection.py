@@ -1,0 +1,243 @@
+"""What runs next to the submission's code: count, verify, predict, check.
+
+These functions import and run untrusted code; the harness calls them inside the
+isolated worker (`harness.worker`), never in the process that holds the labels.
+They are plain functions so that tests can call them directly too.
+
+Example:
+    >>> snapshot = Snapshot.take()
+    >>> sub = load_submission(Path("submissions/team4.py"))
+    >>> model = prepare_model(sub)
+    >>> report, logits = analyse(sub, model, images, "2021", batch_size=64, snapshot=snapshot)
+    >>> report.macs, report.violations
+    (..., ())
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from harness import complexity
+from harness.config import PROFILES
+from harness.errors import CountingError, SubmissionError, WorkerError
+from harness.metrics import predict_logits
+from harness.submission import Submission, weights_size
+from harness.verify import LayerRow, Snapshot, Tracer, Violation, compare_signatures, source_violations, static_check
+
+SPARSITY_NOTE = 0.5
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """Everything the worker measured about one submission (no labels involved)."""
+
+    team: str
+    input_size: tuple[int, int]
+    macs: int
+    params: int
+    profile: str
+    profile_macs: dict[str, int]
+    aten_macs: int
+    weights_bytes: int
+    sparsity: float
+    violations: tuple[Violation, ...]
+    notes: tuple[str, ...]
+    layers: tuple[LayerRow, ...]
+    seconds_per_image: float
+    checks: dict[str, bool] = field(default_factory=dict)
+    check_reasons: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelReport":
+        d = dict(d)
+        d["input_size"] = tuple(d["input_size"])
+        d["violations"] = tuple(Violation(**v) for v in d["violations"])
+        d["notes"] = tuple(d["notes"])
+        d["layers"] = tuple(LayerRow(**{**r, "output_shape": tuple(r["output_shape"])}) for r in d["layers"])
+        return cls(**d)
+
+
+def prepare_model(sub: Submission, device: str = "cpu") -> torch.nn.Module:
+    """Build the model, put it in eval mode on `device`."""
+    model = sub.build_model()
+    try:
+        return model.to(device).eval()
+    except RuntimeError as e:
+        raise SubmissionError(f"{sub.path.name}: cannot move the model to {device}: {e}") from None
+
+
+def sparsity(model: torch.nn.Module) -> float:
+    """Share of exactly-zero weights over all parameters."""
+    total = zeros = 0
+    for p in model.parameters():
+        total += p.numel()
+        zeros += int((p == 0).sum())
+    return zeros / total if total else 0.0
+
+
+def _state(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in list(model.parameters()) + list(model.buffers())]
+
+
+def analyse(
+    sub: Submission,
+    model: torch.nn.Module,
+    images: np.ndarray,
+    profile: str,
+    batch_size: int,
+    num_classes: int,
+    snapshot: Snapshot,
+    device: str = "cpu",
+    on_advance: Callable[[int], None] | None = None,
+) -> tuple[ModelReport, np.ndarray | None]:
+    """Count, verify and predict: (report, logits), logits None when rejected.
+
+    `images` are the preprocessed held-out images, N x 3 x H x W float32. Every
+    prediction runs under the verifier's trace, so the logits that get scored come
+    from exactly the computation that was checked.
+    """
+    violations = source_violations(sub.path) + snapshot.tampering()
+    static, notes = static_check(model, snapshot)
+    violations += static
+    example = torch.from_numpy(np.ascontiguousarray(images[:1])).to(device)
+    tracer = Tracer(model, profile)
+    with tracer.tracing(example) as counted_trace:
+        scored = complexity.count_complexity(model, example, profile)
+    tracer.finish(counted_trace)
+    violations += counted_trace.violations
+    if counted_trace.credited != scored.macs:
+        violations.append(Violation("<model>", type(model).__name__, "count", abs(scored.macs - counted_trace.credited),
+                                    f"ptflops reported {scored.macs:,} MACs but its hooks credit {counted_trace.credited:,} for the layers called"))
+    profile_macs = {p: (scored.macs if p == profile else complexity.count_complexity(model, example, p).macs) for p in PROFILES}
+    violations += snapshot.tampering()
+
+    seen: set = set()
+
+    def traced_forward(batch: torch.Tensor):
+        with tracer.tracing(batch) as trace:
+            output = model(batch)
+            produced = tracer.output_is_known(output)
+        tracer.finish(trace)
+        found = list(trace.violations) + compare_signatures(counted_trace, trace, f"when evaluated on a batch of {len(batch)}")
+        if not produced:
+            found.append(Violation("<model>", type(model).__name__, "output", 0, "returns logits that no torch op produced (computed outside torch?)"))
+        for v in found:
+            key = (v.module, v.op, v.reason)
+            if key not in seen:
+                seen.add(key)
+                violations.append(v)
+        if found:
+            raise _Rejected()
+        return output
+
+    logits = None
+    start = time.perf_counter()
+    if not violations:
+        try:
+            logits = predict_logits(traced_forward, images, batch_size, num_classes, device, on_advance)
+        except _Rejected:
+            logits = None
+    elapsed = time.perf_counter() - start
+    violations += [v for v in snapshot.tampering() if (v.module, v.op, v.reason) not in seen]
+    weight_sparsity = sparsity(model)
+    if weight_sparsity >= SPARSITY_NOTE:
+        notes.append(f"{weight_sparsity:.0%} of the weights are zero: unstructured pruning does not lower the counted MACs "
+                     "(ptflops counts layer shapes); remove channels or layers instead")
+    report = ModelReport(
+        team=sub.team,
+        input_size=sub.input_size,
+        macs=scored.macs,
+        params=scored.params,
+        profile=profile,
+        profile_macs=profile_macs,
+        aten_macs=counted_trace.aten_macs,
+        weights_bytes=weights_size(sub.path),
+        sparsity=weight_sparsity,
+        violations=tuple(violations),
+        notes=tuple(notes),
+        layers=tuple(sorted(counted_trace.layers.values(), key=lambda r: list(counted_trace.layers).index(r.module))),
+        seconds_per_image=elapsed / max(len(images), 1) if logits is not None else 0.0,
+    )
+    return report, (None if violations else logits)
+
+
+class _Rejected(Exception):
+    """Internal: stop predicting once the verifier has rejected the model."""
+
+
+def pre_submission_checks(
+    sub: Submission,
+    model: torch.nn.Module,
+    images: np.ndarray,
+    num_classes: int,
+    device: str = "cpu",
+) -> tuple[dict[str, bool], dict[str, str]]:
+    """The checks of `harness check` beyond the verifier, on a few real images.
+
+    Returns (check name -> passed, check name -> reason when failed).
+    """
+    passed, reasons = {}, {}
+
+    def record(name: str, ok: bool, reason: str = "") -> None:
+        passed[name] = ok
+        if not ok:
+            reasons[name] = reason
+
+    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    before = _state(model)
+    try:
+        with torch.inference_mode():
+            first = model(batch)
+            second = model(batch)
+            singles = [model(batch[i:i + 1]) for i in range(len(batch))]
+    except Exception as e:
+        record("output", False, f"the forward pass raised {type(e).__name__}: {e}")
+        return passed, reasons
+    expected = (len(batch), num_classes)
+    shape_ok = isinstance(first, torch.Tensor) and tuple(first.shape) == expected
+    record("output", shape_ok and bool(torch.isfinite(first).all()),
+           f"logits must be a finite tensor of shape {expected}, got "
+           f"{tuple(first.shape) if isinstance(first, torch.Tensor) else type(first).__name__}")
+    if not shape_ok:
+        return passed, reasons
+    record("determinism", torch.equal(first, second), f"the same images gave logits differing by up to {float((first - second).abs().max()):.3g}")
+    stacked = torch.cat(singles)
+    gap = float((stacked - first).abs().max())
+    record("batch_invariance", torch.allclose(stacked, first, rtol=1e-4, atol=1e-4),
+           f"an image's logits change with the other images in its batch (by up to {gap:.3g}); is BatchNorm in train mode?")
+    after = _state(model)
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if not torch.equal(a, b)]
+    record("no_state_change", not changed,
+           f"{len(changed)} parameter or buffer tensors changed during inference (BatchNorm running stats in train mode?)")
+    return passed, reasons
+
+
+def check_transform(sub: Submission, sample: np.ndarray) -> str | None:
+    """Check the submission's own preprocessing on one raw image; the reason when it fails."""
+    pipeline = sub.transform()
+    if pipeline is None:
+        return None
+    try:
+        out = pipeline(image=sample)["image"]
+    except Exception as e:
+        return f"transform(input_size) pipeline raised {type(e).__name__}: {e}"
+    out = np.asarray(out)
+    if out.shape != (*sub.input_size, 3):
+        return f"transform(input_size) produced shape {out.shape}; expected {(*sub.input_size, 3)} (H x W x 3)"
+    if out.dtype != np.float32:
+        return f"transform(input_size) produced dtype {out.dtype}; expected float32 (include A.Normalize)"
+    return None
+
+
+def raise_for_counting(exc: CountingError) -> WorkerError:
+    """Counting failures are the submission's crash."""
+    return WorkerError("crashed", exc.message)

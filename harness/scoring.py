@@ -1,0 +1,58 @@
+"""The competition's score formula, and nothing else knows it.
+
+    score = MACs_sub / MACs_ref + F1 term              (lower is better)
+    F1 term = 1 - F1_sub / F1_ref           if F1_sub < F1_ref
+            = 0.5 * (1 - F1_sub / F1_ref)   otherwise (a bonus: negative)
+            = 1.0                           whenever F1_sub < 0.5
+
+Example:
+    >>> s = compute_score(macs=1_386_355, f1=0.8342, ref=Reference(13_863_553, 0.8342))
+    >>> round(s.macs_term, 3), s.f1_term, round(s.total, 3)
+    (0.1, 0.0, 0.1)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+F1_FLOOR = 0.5
+"""Below this macro-F1 the F1 term is the maximum penalty, 1.0."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference model's pinned MACs and macro-F1, the score's denominators."""
+
+    macs: int
+    f1: float
+
+
+@dataclass(frozen=True)
+class Score:
+    """A score with its two terms. `total = macs_term + f1_term`."""
+
+    macs_term: float
+    f1_term: float
+
+    @property
+    def total(self) -> float:
+        return self.macs_term + self.f1_term
+
+
+def f1_term(f1, ref_f1: float):
+    """The F1 term of the score; works on floats and on numpy arrays of F1 values.
+
+    >>> f1_term(0.4, 0.8), f1_term(0.6, 0.8), f1_term(1.0, 0.8)
+    (1.0, 0.25, -0.125)
+    """
+    f1_arr = np.asarray(f1, dtype=float)
+    ratio = f1_arr / ref_f1
+    term = np.where(f1_arr < ref_f1, 1.0 - ratio, 0.5 * (1.0 - ratio))
+    term = np.where(f1_arr < F1_FLOOR, 1.0, term)
+    return float(term) if term.ndim == 0 else term
+
+
+def compute_score(macs: int, f1: float, ref: Reference) -> Score:
+    """Score a submission with `macs` MACs and macro-F1 `f1` against `ref`."""
+    return Score(macs_term=macs / ref.macs, f1_term=f1_term(f1, ref.f1))
