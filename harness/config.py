@@ -42,6 +42,7 @@ class Competition:
     std: tuple[float, float, float]
     reference_path: Path
     reference: Reference
+    reference_private_f1: float | None
     profile: str
     split_seed: int
     daily_limit: int
@@ -113,7 +114,7 @@ def _triple(table: dict, key: str, default) -> tuple[float, float, float]:
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
     """Validate a `[tool.harness]` table; raise ConfigError naming the bad key."""
     known = {
-        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1",
+        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
         "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
         "builder", "timeout_s", "memory_mb",
     }
@@ -132,6 +133,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         raise ConfigError(f"[tool.harness] reference_macs: must be positive, got {ref_macs}")
     if not 0.0 < ref_f1 <= 1.0:
         raise ConfigError(f"[tool.harness] reference_f1: must be in (0, 1], got {ref_f1}")
+    private_f1 = _get(table, "reference_private_f1", float, None)
+    if private_f1 is not None and not 0.0 < private_f1 <= 1.0:
+        raise ConfigError(f"[tool.harness] reference_private_f1: must be in (0, 1], got {private_f1}")
     profile = _get(table, "profile", str, "2021")
     if profile not in PROFILES:
         raise ConfigError(f"[tool.harness] profile: unknown counting profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -154,6 +158,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         std=std,
         reference_path=(base / _get(table, "reference", str, required=True)).resolve(),
         reference=Reference(macs=ref_macs, f1=ref_f1),
+        reference_private_f1=private_f1,
         profile=profile,
         split_seed=_get(table, "split_seed", int, 0),
         daily_limit=positive["daily_limit"],
@@ -176,3 +181,19 @@ def load_config(path: Path | None = None) -> Competition:
     if table is None:
         raise ConfigError(f"{file}: no [tool.harness] table")
     return parse_config(table, file.resolve().parent, source=file.resolve())
+
+
+def write_reference(cfg: Competition, macs: int, public_f1: float, private_f1: float) -> Path:
+    """Pin new reference values in the configuration file, keeping everything else."""
+    import re
+
+    if cfg.source is None:
+        raise ConfigError("the configuration has no file to write to")
+    text = cfg.source.read_text(encoding="utf-8")
+    for key, value in (("reference_macs", str(macs)), ("reference_f1", f"{public_f1:.6f}"), ("reference_private_f1", f"{private_f1:.6f}")):
+        pattern = re.compile(rf"^{key}\s*=.*$", re.MULTILINE)
+        if not pattern.search(text):
+            raise ConfigError(f"{cfg.source}: no `{key} = ...` line to update; add it to [tool.harness]")
+        text = pattern.sub(f"{key} = {value}", text, count=1)
+    cfg.source.write_text(text, encoding="utf-8")
+    return cfg.source

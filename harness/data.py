@@ -295,3 +295,16 @@ def build_mnist(root: Path, seed: int, val_fraction: float = 0.15, test_fraction
         writer.writerows(answers)
     write_manifest(root)
     return open_dataset(root, MNIST_CLASSES)
+
+
+def ensure_split(root: Path, part: str, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
+    """The labelled images of train/ or val/: (paths, class indices)."""
+    paths, labels = [], []
+    for index, name in enumerate(classes):
+        folder = Path(root) / part / name
+        if not folder.is_dir():
+            raise DataError(f"{folder}: missing class folder")
+        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths += found
+        labels += [index] * len(found)
+    return paths, np.array(labels, dtype=np.int64)

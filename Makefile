@@ -1,0 +1,25 @@
+# Quick start: `make demo` and `make test` (each creates .venv on first use).
+export NO_ALBUMENTATIONS_UPDATE := 1
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench zoo-table clean-venv
+
+$(VENV)/bin/harness: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/bin/harness
+	$(VENV)/bin/harness data verify
+	$(VENV)/bin/harness evaluate submissions/team4.py --leaderboard /tmp/harness-demo-leaderboard.csv
+	$(VENV)/bin/harness leaderboard --leaderboard /tmp/harness-demo-leaderboard.csv
+
+test: $(VENV)/bin/harness
+	$(PY) -m pytest -q
+
+bench: $(VENV)/bin/harness
+	$(PY) benchmarks/bench_evaluate.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,235 @@
+"""The leaderboard simulator: public and private boards, final picks, confidence, rescoring.
+
+Example:
+    >>> entries = read_entries(Path("leaderboard.csv"))
+    >>> board = public_board(entries, cfg, key)
+    >>> board[0].rank, board[0].tie_group
+    (1, 1)
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+from harness.config import Competition
+from harness.data import AnswerKey
+from harness.errors import LeaderboardError
+from harness.leaderboard import Entry, decode_predictions, profile_macs, read_entries, rewrite_entries
+from harness.metrics import bootstrap_macro_f1
+from harness.scoring import Reference, compute_score, f1_term
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One team's line on a board. Private boards fill the rank-change fields."""
+
+    rank: int
+    team: str
+    entry_id: int
+    macs: int
+    params: int
+    f1: float
+    score: float
+    ci_low: float | None
+    ci_high: float | None
+    tie_group: int | None
+    submissions: int
+    public_rank: int | None = None
+    private_rank: int | None = None
+    change: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def picks_path(leaderboard: Path) -> Path:
+    return Path(str(leaderboard) + ".picks.json")
+
+
+def read_picks(leaderboard: Path) -> dict[str, list[int]]:
+    """Each team's manual final selection (entry ids)."""
+    path = picks_path(leaderboard)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {str(team): [int(i) for i in ids] for team, ids in data.items()}
+    except (ValueError, TypeError, AttributeError):
+        raise LeaderboardError(f"{path}: not a valid selection file (expected {{team: [ids]}}); it was not changed") from None
+
+
+def select_final(leaderboard: Path, team: str, ids: list[int], limit: int) -> list[int]:
+    """Mark up to `limit` scored submissions of `team` for the private board."""
+    if not ids:
+        raise LeaderboardError("give at least one submission id")
+    if len(ids) > limit:
+        raise LeaderboardError(f"a team may select at most {limit} submissions, got {len(ids)}")
+    with FileLock(str(leaderboard) + ".lock", timeout=120):
+        rows = {e.id: e for e in read_entries(leaderboard)}
+        for i in ids:
+            if i not in rows:
+                raise LeaderboardError(f"no submission with id {i} in {leaderboard}")
+            if rows[i].team != team:
+                raise LeaderboardError(f"submission {i} belongs to {rows[i].team!r}, not {team!r}")
+            if not rows[i].scored:
+                raise LeaderboardError(f"submission {i} failed ({rows[i].failure}); only scored submissions can be selected")
+        picks = read_picks(leaderboard)
+        picks[team] = sorted(set(ids))
+        path = picks_path(leaderboard)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(picks, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    return picks[team]
+
+
+def final_entries(entries: list[Entry], picks: dict[str, list[int]], limit: int) -> dict[str, list[Entry]]:
+    """Per team: its manual picks, else its `limit` best public submissions (as on Kaggle)."""
+    by_team: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.scored:
+            by_team.setdefault(e.team, []).append(e)
+    chosen = {}
+    for team, rows in by_team.items():
+        manual = [e for e in rows if e.id in set(picks.get(team, []))]
+        chosen[team] = manual or sorted(rows, key=lambda e: (e.public_score, e.time_utc))[:limit]
+    return chosen
+
+
+def bootstrap_scores(entries: list[Entry], key: AnswerKey, part: str, ref: Reference, resamples: int, seed: int, num_classes: int) -> dict[int, tuple[float, float]]:
+    """A 95% percentile interval of each entry's score over image resamples.
+
+    The same seeded draws are used for every entry (a paired bootstrap), so
+    intervals of different teams are comparable. Vectorised per entry.
+    """
+    mask = key.public if part == "public" else key.private
+    labels = key.labels[mask]
+    out = {}
+    for e in entries:
+        predictions = decode_predictions(e.predictions)
+        if len(predictions) != len(key.labels):
+            continue
+        f1s = bootstrap_macro_f1(labels, predictions[mask], num_classes, resamples, seed)
+        scores = e.macs / ref.macs + f1_term(f1s, ref.f1)
+        low, high = np.quantile(scores, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
+        out[e.id] = (float(low), float(high))
+    return out
+
+
+def tie_groups(intervals: list[tuple[float, float]]) -> list[int]:
+    """Group rows (sorted best first) whose interval overlaps their group leader's.
+
+    >>> tie_groups([(0.1, 0.3), (0.2, 0.4), (0.35, 0.5), (0.6, 0.7)])
+    [1, 1, 2, 3]
+    """
+    groups, group, leader_high = [], 0, None
+    for low, high in intervals:
+        if leader_high is None or low > leader_high:
+            group += 1
+            leader_high = high
+        groups.append(group)
+    return groups
+
+
+def _ref_for(cfg: Competition, part: str) -> Reference:
+    if part == "private" and cfg.reference_private_f1:
+        return Reference(cfg.reference.macs, cfg.reference_private_f1)
+    return cfg.reference
+
+
+def _standings(rows: list[Entry], part: str, counts: dict[str, int], cfg: Competition, key: AnswerKey | None, seed: int) -> list[Standing]:
+    rows = sorted(rows, key=lambda e: (e.score(part), e.time_utc))
+    intervals = bootstrap_scores(rows, key, part, _ref_for(cfg, part), cfg.bootstrap_resamples, seed, cfg.num_classes) if key is not None else {}
+    groups = tie_groups([intervals[e.id] for e in rows]) if len(intervals) == len(rows) else [None] * len(rows)
+    return [
+        Standing(rank=i + 1, team=e.team, entry_id=e.id, macs=e.macs, params=e.params, f1=e.f1(part), score=e.score(part),
+                 ci_low=intervals.get(e.id, (None, None))[0], ci_high=intervals.get(e.id, (None, None))[1],
+                 tie_group=g, submissions=counts.get(e.team, 0))
+        for i, (e, g) in enumerate(zip(rows, groups))
+    ]
+
+
+def _counts(entries: list[Entry]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in entries:
+        if e.scored:
+            counts[e.team] = counts.get(e.team, 0) + 1
+    return counts
+
+
+def public_board(entries: list[Entry], cfg: Competition, key: AnswerKey | None, seed: int = 0) -> list[Standing]:
+    """Best public row per team, ranked, with intervals on the public images only."""
+    best: dict[str, Entry] = {}
+    for e in entries:
+        if e.scored and (e.team not in best or e.public_score < best[e.team].public_score):
+            best[e.team] = e
+    return _standings(list(best.values()), "public", _counts(entries), cfg, key, seed)
+
+
+def private_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey | None, seed: int = 0) -> list[Standing]:
+    """Final standings: each team's best private score among its final picks, with shake-up."""
+    public_ranks = {s.team: s.rank for s in public_board(entries, cfg, None)}
+    chosen = final_entries(entries, picks, cfg.final_picks)
+    best = [min(rows, key=lambda e: (e.private_score, e.time_utc)) for rows in chosen.values()]
+    board = _standings(best, "private", _counts(entries), cfg, key, seed)
+    return [replace(s, public_rank=public_ranks.get(s.team), private_rank=s.rank,
+                    change=(public_ranks[s.team] - s.rank) if s.team in public_ranks else None) for s in board]
+
+
+def history(entries: list[Entry], team: str) -> list[dict]:
+    """Every attempt of a team in time order, with the best public score so far."""
+    rows, best = [], None
+    for e in sorted((e for e in entries if e.team == team), key=lambda e: e.time_utc):
+        if e.scored and (best is None or e.public_score < best):
+            best = e.public_score
+        rows.append({"id": e.id, "time_utc": e.time_utc, "status": e.status, "failure": e.failure, "macs": e.macs,
+                     "f1": e.public_f1, "score": e.public_score, "best_so_far": best, "submission": e.submission})
+    return rows
+
+
+def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
+    """Recompute every scored row under the current profile and reference values.
+
+    The values a row had before its first rescoring are kept in its `original_*`
+    columns; the file is backed up first. Returns (rows rescored, rows skipped, backup).
+    """
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    counts = {"done": 0, "skipped": 0}
+
+    def transform(entries: list[Entry]) -> list[Entry]:
+        out = []
+        for e in entries:
+            macs = profile_macs(e).get(cfg.profile)
+            if not e.scored or macs is None:
+                counts["skipped"] += e.scored
+                out.append(e)
+                continue
+            originals = {} if e.original_profile else {
+                "original_public_score": e.public_score, "original_private_score": e.private_score,
+                "original_ref_macs": e.ref_macs, "original_ref_f1": e.ref_f1, "original_profile": e.profile}
+            out.append(replace(
+                e, **originals, macs=macs, profile=cfg.profile, ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1,
+                public_score=compute_score(macs, e.public_f1, cfg.reference).total,
+                private_score=compute_score(macs, e.private_f1, _ref_for(cfg, "private")).total,
+                rescored_utc=now))
+            counts["done"] += 1
+        return out
+
+    _, backup = rewrite_entries(leaderboard, transform)
+    return counts["done"], counts["skipped"], backup
+
+
+def board_config_ids(entries: list[Entry]) -> set[str]:
+    """The configurations (profile, reference) the rows' scores were computed under."""
+    return {f"profile={e.profile} ref_macs={e.ref_macs} ref_f1={e.ref_f1:.4f}" for e in entries if e.scored}

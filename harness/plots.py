@@ -1,0 +1,104 @@
+"""PNG plots with matplotlib (Agg): the MACs/F1 plane and a team's score over time.
+
+Both are 800 x 600 pixels (8 x 6 inches at 100 dpi).
+
+Example:
+    >>> plot_board(read_entries(Path("leaderboard.csv")), cfg, Path("board.png"))
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.scoring import f1_term
+
+SIZE_IN, DPI = (8, 6), 100
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points not beaten on both fewer MACs and higher F1, by MACs.
+
+    >>> pareto_front([(1, 0.5), (2, 0.9), (3, 0.8)])
+    [0, 1]
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best_f1 = [], -np.inf
+    for i in order:
+        if points[i][1] > best_f1:
+            front.append(i)
+            best_f1 = points[i][1]
+    return front
+
+
+def _save(fig, path: Path) -> None:
+    try:
+        fig.savefig(path, dpi=DPI)
+    except OSError as e:
+        raise HarnessError(f"cannot write plot {path}: {e.strerror or e}") from None
+    finally:
+        _pyplot().close(fig)
+
+
+def plot_board(entries, cfg, path: Path, part: str = "public") -> Path:
+    """Every scored row on MACs (log) x F1, iso-score contours, reference and Pareto front."""
+    plt = _pyplot()
+    rows = [e for e in entries if e.scored]
+    fig, ax = plt.subplots(figsize=SIZE_IN)
+    ref = cfg.reference
+    macs_all = [e.macs for e in rows] + [ref.macs]
+    lo, hi = min(macs_all) / 3, max(macs_all) * 3
+    grid_m = np.logspace(np.log10(lo), np.log10(hi), 200)
+    grid_f = np.linspace(0.3, 1.0, 200)
+    mm, ff = np.meshgrid(grid_m, grid_f)
+    zz = mm / ref.macs + f1_term(ff, ref.f1)
+    contours = ax.contour(mm, ff, zz, levels=[0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0], colors="grey", linewidths=0.7)
+    ax.clabel(contours, fmt="score %.2f", fontsize=7)
+    teams = sorted({e.team for e in rows})
+    colours = plt.get_cmap("tab10")
+    for i, team in enumerate(teams):
+        mine = [e for e in rows if e.team == team]
+        ax.scatter([e.macs for e in mine], [e.f1(part) for e in mine], label=team, color=colours(i % 10), s=30, zorder=3)
+    points = [(e.macs, e.f1(part)) for e in rows]
+    front = pareto_front(points)
+    if front:
+        ax.plot([points[i][0] for i in front], [points[i][1] for i in front], color="crimson", lw=1.5, zorder=2, label="Pareto front")
+    ax.scatter([ref.macs], [ref.f1], marker="*", s=200, color="black", zorder=4, label="reference")
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(0.3, 1.0)
+    ax.set_xlabel("MACs (ptflops, log scale)")
+    ax.set_ylabel(f"macro-F1 ({part})")
+    ax.set_title(f"{cfg.name}: {part} board, lower score is better")
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)
+    return path
+
+
+def plot_history(rows: list[dict], team: str, path: Path) -> Path:
+    """A team's public score per submission over time, and its best so far."""
+    plt = _pyplot()
+    scored = [r for r in rows if r["score"] is not None]
+    fig, ax = plt.subplots(figsize=SIZE_IN)
+    times = [datetime.fromisoformat(r["time_utc"]) for r in scored]
+    ax.plot(times, [r["score"] for r in scored], "o", label="submission")
+    ax.step(times, [r["best_so_far"] for r in scored], where="post", label="best so far")
+    ax.axhline(1.0, color="grey", ls="--", lw=0.8, label="reference (1.0)")
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("public score (lower is better)")
+    ax.set_title(f"history of {team}")
+    ax.legend()
+    fig.autofmt_xdate()
+    _save(fig, path)
+    return path

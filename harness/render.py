@@ -1,0 +1,133 @@
+"""Rich renderables for every view; returned, never printed. Plots with matplotlib.
+
+Example:
+    >>> from rich.console import Console
+    >>> Console().print(evaluation_panel(result, cfg))
+"""
+from __future__ import annotations
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from harness.config import Competition
+from harness.inspection import ModelReport
+
+
+def _fmt_int(n) -> str:
+    return "-" if n is None else f"{int(n):,}"
+
+
+def _fmt(x, digits=4) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def evaluation_panel(result, cfg: Competition) -> Panel:
+    """The scored submission next to the reference: MACs, F1 and each score term."""
+    e, s = result.entry, result.scores
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("")
+    table.add_column("submission", justify="right")
+    table.add_column("reference", justify="right")
+    table.add_row("MACs", _fmt_int(e.macs), _fmt_int(cfg.reference.macs))
+    table.add_row("params", _fmt_int(e.params), "")
+    table.add_row("macro-F1 (public)", _fmt(s.public_f1), _fmt(cfg.reference.f1))
+    table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
+    table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
+    table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
+    notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
+    if not result.sandboxed:
+        notes.append("the worker ran without a sandbox (install bubblewrap for one)")
+    notes += list(result.report.notes)
+    return Panel(Group(table, Text("\n".join(notes), style="dim")), title=f"{e.team}: {e.submission}", subtitle=cfg.config_id)
+
+
+def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False) -> Group:
+    """One line per check, the violations, the MACs and the projected MACs term."""
+    parts = []
+    table = Table(show_header=False, box=None)
+    for name, ok in report.checks.items():
+        reason = report.check_reasons.get(name, "")
+        if name == "verifier" and not ok:
+            reason = f"{len(report.violations)} violation(s), below"
+        table.add_row(Text("pass", style="green") if ok else Text("FAIL", style="bold red"), name, reason)
+    table.add_row(Text("info", style="cyan"), "seconds per image", f"{report.seconds_per_image * 1000:.3f} ms")
+    parts.append(table)
+    for v in report.violations:
+        macs = f" [{v.uncounted_macs:,} uncounted MACs]" if v.uncounted_macs else ""
+        parts.append(Text(f"  x {v}{macs}", style="red"))
+    summary = Table(show_header=False, box=None)
+    summary.add_row("MACs (scored, profile " + report.profile + ")", _fmt_int(report.macs))
+    summary.add_row("projected MACs term", _fmt(report.macs / cfg.reference.macs))
+    for profile, macs in report.profile_macs.items():
+        if profile != report.profile:
+            summary.add_row(f"MACs under the {profile} profile", _fmt_int(macs))
+    ratio = report.aten_macs / report.macs if report.macs else 0
+    summary.add_row("MACs at the aten level", f"{report.aten_macs:,} ({ratio:.2f}x the scored count)")
+    summary.add_row("params", _fmt_int(report.params))
+    summary.add_row("weights file", f"{report.weights_bytes / 1024:.1f} KiB")
+    summary.add_row("zero weights", f"{report.sparsity:.1%}")
+    parts.append(summary)
+    for note in report.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    if layers:
+        parts.append(layer_table(report))
+    verdict = Text("would be accepted" if passed else "would be REJECTED", style="bold green" if passed else "bold red")
+    parts.append(verdict)
+    return Group(*parts)
+
+
+def layer_table(report: ModelReport) -> Table:
+    """Per counted layer: path, type, output shape, MACs and share of the total."""
+    table = Table(title="counted layers (batch size 1)")
+    for col in ("module", "type", "output", "calls", "MACs", "share"):
+        table.add_column(col, justify="right" if col in ("calls", "MACs", "share") else "left")
+    total = max(report.macs, 1)
+    for row in report.layers:
+        table.add_row(row.module, row.module_type, "x".join(map(str, row.output_shape)), str(row.calls), f"{row.macs:,}", f"{row.macs / total:.1%}")
+    return table
+
+
+def board_table(standings, private: bool, meta: dict) -> Table:
+    """The ranked board; private boards show public rank, private rank and the change."""
+    title = "private board (final standings)" if private else "public board"
+    table = Table(title=title, caption=f"95% intervals from {meta['resamples']} seeded bootstrap resamples of the "
+                  f"{meta['board']} images; scores under {', '.join(meta['row_configs']) or meta['config']}")
+    columns = ["rank", "group", "team", "id", "MACs", "F1", "score", "95% interval", "subs"]
+    if private:
+        columns += ["public rank", "change"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("team",) else "right")
+    for s in standings:
+        interval = "-" if s.ci_low is None else f"{s.ci_low:.4f} - {s.ci_high:.4f}"
+        row = [str(s.rank), str(s.tie_group or "-"), s.team, str(s.entry_id), _fmt_int(s.macs), _fmt(s.f1), _fmt(s.score), interval, str(s.submissions)]
+        if private:
+            change = s.change or 0
+            style = "green" if change > 0 else "red" if change < 0 else ""
+            row += [str(s.public_rank or "-"), Text(f"{change:+d}" if change else "=", style=style)]
+        table.add_row(*row)
+    return table
+
+
+def attempts_table(entries, private: bool) -> Table:
+    """Every attempt, failed ones included, in file order."""
+    table = Table(title="all attempts")
+    for col in ("id", "time (UTC)", "team", "status", "MACs", "public F1", "public score", *(["private score"] if private else []), "reason"):
+        table.add_column(col)
+    for e in entries:
+        status = Text(e.status, style="green" if e.scored else "red")
+        table.add_row(str(e.id), e.time_utc, e.team, status, _fmt_int(e.macs), _fmt(e.public_f1), _fmt(e.public_score),
+                      *([_fmt(e.private_score)] if private else []), e.failure + (f": {e.message}" if e.message else ""))
+    return table
+
+
+def history_table(rows: list[dict], team: str) -> Table:
+    """A team's day-by-day log."""
+    table = Table(title=f"history of {team}")
+    for col in ("id", "time (UTC)", "status", "MACs", "F1", "score", "best so far"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["id"]), r["time_utc"], r["status"] if not r["failure"] else f"failed: {r['failure']}",
+                      _fmt_int(r["macs"]), _fmt(r["f1"]), _fmt(r["score"]), _fmt(r["best_so_far"]))
+    return table
