@@ -47,8 +47,13 @@ class Standing:
     private_rank: int | None = None
     change: int | None = None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, private: bool = False) -> dict:
+        """JSON fields; the public board's carry nothing about the private part."""
+        d = asdict(self)
+        if not private:
+            for name in ("public_rank", "private_rank", "change"):
+                d.pop(name)
+        return d
 
 
 def picks_path(leaderboard: Path) -> Path:

@@ -143,13 +143,22 @@ def check(
     Example:
         harness check submissions/team4.py --layers
     """
+    from harness.errors import WorkerError
     from harness.evaluate import check_submission
     from harness.render import check_report
 
     cfg = _config(config)
-    with _progress(not as_json) as progress:
-        task = progress.add_task(f"checking {path.name}", total=None)
-        report = check_submission(path, cfg, device, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
+    try:
+        with _progress(not as_json) as progress:
+            task = progress.add_task(f"checking {path.name}", total=None)
+            report = check_submission(path, cfg, device, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
+    except WorkerError as e:
+        failed = e.stage if e.stage in ("contract", "weights_load", "transform") else "output"
+        if as_json:
+            _print_json({"passed": False, "macs": None, "params": None, "violations": [], "checks": {failed: False},
+                         "failure": e.failure, "error": e.message})
+            raise typer.Exit(code=1) from None
+        raise
     passed = all(report.checks.values())
     if as_json:
         d = report.to_dict()
@@ -217,7 +226,7 @@ def leaderboard_cmd(
     meta = {"board": "private" if private else "public", "resamples": cfg.bootstrap_resamples, "confidence": board_mod.CONFIDENCE,
             "config": cfg.config_id, "row_configs": configs}
     if as_json:
-        _print_json({**meta, "rows": [s.to_dict() for s in standings]})
+        _print_json({**meta, "rows": [s.to_dict(private) for s in standings]})
     else:
         out.print(board_table(standings, private, meta))
         if plot is not None:

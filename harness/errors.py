@@ -53,9 +53,10 @@ class RejectedError(SubmissionError):
 class WorkerError(SubmissionError):
     """The isolated worker failed: `failure` is one of FAILURE_CLASSES."""
 
-    def __init__(self, failure: str, message: str):
+    def __init__(self, failure: str, message: str, stage: str = ""):
         super().__init__(message)
         self.failure = failure
+        self.stage = stage
 
 
 class LeaderboardError(HarnessError):

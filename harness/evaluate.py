@@ -22,18 +22,25 @@ from typing import Callable
 import numpy as np
 
 from harness import data as data_mod
-from harness.complexity import PTFLOPS_VERSION
+
 from harness.config import Competition
 from harness.data import Dataset
 from harness.errors import DataError, QuotaError, RejectedError, SubmissionError, WorkerError
-from harness.inspection import ModelReport
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions
 from harness.metrics import macro_f1
+from harness.report import ModelReport
 from harness.scoring import Reference, Score, compute_score
 from harness.submission import file_hashes
 from harness.worker import WorkerOutcome, WorkerRequest, new_outdir, run_worker
 
 ProgressFn = Callable[[int, int], None]
+
+
+def ptflops_version() -> str:
+    try:
+        return metadata.version("ptflops")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def harness_version() -> str:
@@ -134,7 +141,7 @@ def _base_entry(path: Path, team: str, cfg: Competition, now: datetime) -> Entry
         submission=str(path), file_sha256=file_sha, weights_sha256=weights_sha, input_size="", macs=None, params=None,
         profile=cfg.profile, profile_macs="", public_f1=None, private_f1=None, public_score=None, private_score=None,
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
-        ptflops_version=PTFLOPS_VERSION, predictions="", original_public_score=None, original_private_score=None,
+        ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
         original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="",
     )
 
@@ -223,10 +230,7 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
     if not path.is_file():
         raise SubmissionError(f"submission not found: {path}")
     dataset = ensure_dataset(cfg)
-    try:
-        outcome = run_isolated(path, "check", cfg, dataset, None, device, on_progress=on_progress)
-    except WorkerError as e:
-        raise SubmissionError(f"{e.failure}: {e.message}") from None
+    outcome = run_isolated(path, "check", cfg, dataset, None, device, on_progress=on_progress)
     report = outcome.report
     checks = dict(report.checks)
     checks["verifier"] = not report.violations

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -26,44 +25,10 @@ from harness.config import PROFILES
 from harness.errors import CountingError, SubmissionError, WorkerError
 from harness.metrics import predict_logits
 from harness.submission import Submission, weights_size
-from harness.verify import LayerRow, Snapshot, Tracer, Violation, compare_signatures, source_violations, static_check
+from harness.report import ModelReport, Violation
+from harness.verify import Snapshot, Tracer, compare_signatures, source_violations, static_check
 
 SPARSITY_NOTE = 0.5
-
-
-@dataclass(frozen=True)
-class ModelReport:
-    """Everything the worker measured about one submission (no labels involved)."""
-
-    team: str
-    input_size: tuple[int, int]
-    macs: int
-    params: int
-    profile: str
-    profile_macs: dict[str, int]
-    aten_macs: int
-    weights_bytes: int
-    sparsity: float
-    violations: tuple[Violation, ...]
-    notes: tuple[str, ...]
-    layers: tuple[LayerRow, ...]
-    seconds_per_image: float
-    checks: dict[str, bool] = field(default_factory=dict)
-    check_reasons: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["input_size"] = list(self.input_size)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelReport":
-        d = dict(d)
-        d["input_size"] = tuple(d["input_size"])
-        d["violations"] = tuple(Violation(**v) for v in d["violations"])
-        d["notes"] = tuple(d["notes"])
-        d["layers"] = tuple(LayerRow(**{**r, "output_shape": tuple(r["output_shape"])}) for r in d["layers"])
-        return cls(**d)
 
 
 def prepare_model(sub: Submission, device: str = "cpu") -> torch.nn.Module:
@@ -108,8 +73,10 @@ def analyse(
     violations = source_violations(sub.path) + snapshot.tampering()
     static, notes = static_check(model, snapshot)
     violations += static
-    example = torch.from_numpy(np.ascontiguousarray(images[:1])).to(device)
+    example = torch.from_numpy(np.array(images[:1], dtype=np.float32)).to(device)
     tracer = Tracer(model, profile)
+    if any(v.op == "script" for v in static):  # ptflops cannot hook it at all: nothing more to learn
+        return _rejected_report(sub, model, profile, violations, notes), None
     with tracer.tracing(example) as counted_trace:
         scored = complexity.count_complexity(model, example, profile)
     tracer.finish(counted_trace)
@@ -141,11 +108,10 @@ def analyse(
 
     logits = None
     start = time.perf_counter()
-    if not violations:
-        try:
-            logits = predict_logits(traced_forward, images, batch_size, num_classes, device, on_advance)
-        except _Rejected:
-            logits = None
+    try:  # even a model already rejected is traced, so that every violation gets reported
+        logits = predict_logits(traced_forward, images, batch_size, num_classes, device, on_advance)
+    except _Rejected:
+        logits = None
     elapsed = time.perf_counter() - start
     violations += [v for v in snapshot.tampering() if (v.module, v.op, v.reason) not in seen]
     weight_sparsity = sparsity(model)
@@ -170,6 +136,12 @@ def analyse(
     return report, (None if violations else logits)
 
 
+def _rejected_report(sub: Submission, model, profile: str, violations, notes) -> ModelReport:
+    return ModelReport(team=sub.team, input_size=sub.input_size, macs=0, params=0, profile=profile, profile_macs={},
+                       aten_macs=0, weights_bytes=weights_size(sub.path), sparsity=sparsity(model),
+                       violations=tuple(violations), notes=tuple(notes), layers=(), seconds_per_image=0.0)
+
+
 class _Rejected(Exception):
     """Internal: stop predicting once the verifier has rejected the model."""
 
@@ -192,7 +164,7 @@ def pre_submission_checks(
         if not ok:
             reasons[name] = reason
 
-    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    batch = torch.from_numpy(np.array(images, dtype=np.float32)).to(device)
     before = _state(model)
     try:
         with torch.inference_mode():

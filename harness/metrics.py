@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import f1_score
-
 from harness.errors import WorkerError
 
 
 def macro_f1(labels: np.ndarray, predictions: np.ndarray) -> float:
     """scikit-learn's macro-F1, `zero_division=0`, as the original competition."""
+    from sklearn.metrics import f1_score  # imported here: the worker never needs it
+
     return float(f1_score(labels, predictions, average="macro", zero_division=0))
 
 
@@ -64,7 +64,7 @@ def predict_logits(
     # they do under ptflops' count, so the verifier's traces are comparable.
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+            batch = torch.from_numpy(np.array(images[start:start + batch_size], dtype=np.float32)).to(device)
             logits = model(batch)
             if not isinstance(logits, torch.Tensor):
                 raise WorkerError("invalid_output", f"the model returned {type(logits).__name__}, not a tensor of logits")

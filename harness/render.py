@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.config import Competition
-from harness.inspection import ModelReport
+from harness.report import ModelReport
 
 
 def _fmt_int(n) -> str:

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from torch.utils.flop_counter import flop_registry
 
 from harness import complexity
 from harness.complexity import MAC_BEARING
+from harness.report import LayerRow, Violation
 
 ELEMENTWISE_BUDGET = 0.10
 """Elementwise work allowed outside counted layers, as a share of the counted MACs."""
@@ -67,36 +67,13 @@ ALLOWED_OPS = frozenset(
 BOOKKEEPING = frozenset("clone copy_ _to_copy contiguous detach alias lift_fresh lift_fresh_copy _unsafe_view".split())
 """Ops left out of the comparison of traces: autograd inserts or drops them."""
 
-BANNED_SOURCE = re.compile(
-    r"\b(ptflops|_python_dispatch|TorchDispatchMode|_DisableTorchDispatch|_disable_current_modes|"
-    r"register_module_forward_hook|register_module_forward_pre_hook|_global_forward_hooks|"
-    r"_global_forward_pre_hooks|flop_counter|_pop_mode|_push_mode|_DisableFuncTorch|__flops__)\b"
+BANNED_NAMES = frozenset(
+    """ptflops _python_dispatch TorchDispatchMode _DisableTorchDispatch _disable_current_modes
+    register_module_forward_hook register_module_forward_pre_hook _global_forward_hooks _global_forward_pre_hooks
+    flop_counter _pop_mode _push_mode _pop_torch_dispatch_stack _set_dispatch_mode _unset_dispatch_mode
+    __flops__ __batch_counter__""".split()
 )
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One way in which a model's compute escapes the count."""
-
-    module: str
-    module_type: str
-    op: str
-    uncounted_macs: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.module} ({self.module_type}): {self.reason}"
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    """One counted layer of the per-layer table (batch size 1)."""
-
-    module: str
-    module_type: str
-    output_shape: tuple[int, ...]
-    calls: int
-    macs: int
+"""Identifiers that only a submission tampering with the counter or the tracer needs."""
 
 
 @dataclass
@@ -188,13 +165,32 @@ def _layer_classes() -> list[type]:
 
 
 def source_violations(path: Path) -> list[Violation]:
-    """Names in the submission's source that only a counter-tampering submission needs."""
+    """Imports and names in the submission's code that only counter tampering needs.
+
+    Reads the syntax tree, so comments and docstrings that mention ptflops are fine.
+    A first line of defence; the snapshot and the trace catch what a scan cannot.
+    """
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_text(errors="replace"))
+    except SyntaxError:
+        return []
     found = []
-    for lineno, line in enumerate(Path(path).read_text(errors="replace").splitlines(), start=1):
-        match = BANNED_SOURCE.search(line.split("#", 1)[0])
-        if match:
-            found.append(Violation(f"{Path(path).name}:{lineno}", "source", match.group(1), 0,
-                                   f"uses {match.group(1)!r}: submissions may not touch the MAC counter, dispatch modes or global hooks"))
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [part for alias in node.names for part in alias.name.split(".")]
+        elif isinstance(node, ast.ImportFrom):
+            names = (node.module or "").split(".") + [alias.name for alias in node.names]
+        elif isinstance(node, ast.Name):
+            names = [node.id]
+        elif isinstance(node, ast.Attribute):
+            names = [node.attr]
+        hit = next((n for n in names if n in BANNED_NAMES), None)
+        if hit:
+            found.append(Violation(f"{Path(path).name}:{node.lineno}", "source", hit, 0,
+                                   f"uses {hit!r}: submissions may not touch the MAC counter, dispatch modes or global hooks"))
     return found
 
 
@@ -203,9 +199,13 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None) -> tuple[li
     violations, notes = [], []
     unknown_types, owners = set(), []
     harmless = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatten, nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    scripted: list[str] = []
     for path, m in model.named_modules(remove_duplicate=False):
         name, t = path or "<model>", type(m)
+        if any(path.startswith(p) for p in scripted):
+            continue
         if isinstance(m, torch.jit.ScriptModule):
+            scripted.append(f"{path}." if path else "")
             violations.append(Violation(name, t.__name__, "script", 0, "is a TorchScript module: ptflops cannot see inside it; submit the plain nn.Module"))
             continue
         if "forward" in vars(m):

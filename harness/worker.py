@@ -148,7 +148,7 @@ def run_worker(
     `provide_inputs(loaded)` gets the worker's first message (team, input size,
     whether it has its own transform) and returns where the images are.
     """
-    from harness.inspection import ModelReport
+    from harness.report import ModelReport
 
     sandboxed = sandbox_available()
     package_root = Path(__file__).resolve().parent.parent
@@ -180,11 +180,12 @@ def run_worker(
     deadline = time.monotonic() + timeout_s
     limit = memory_mb * 1024 * 1024
 
-    def fail(failure: str, message: str):
+    def fail(failure: str, message: str, stage: str = ""):
         _kill(proc)
         stderr_thread.join(timeout=2)
         tail = " | ".join(line for line in list(stderr_tail)[-3:] if line.strip())
-        raise WorkerError(failure, message + (f" (worker stderr: {tail})" if tail and failure != "rejected" else ""))
+        show_tail = tail and failure in ("crashed", "out_of_memory") and not message.startswith(Path(request.submission).name)
+        raise WorkerError(failure, message + (f" (worker stderr: {tail})" if show_tail else ""), stage)
 
     def send(obj: dict):
         try:
@@ -221,7 +222,7 @@ def run_worker(
             elif event == "progress" and on_progress:
                 on_progress(int(msg["done"]), int(msg["total"]))
             elif event == "error":
-                fail(msg.get("failure", "crashed"), msg.get("message", "the worker failed"))
+                fail(msg.get("failure", "crashed"), msg.get("message", "the worker failed"), msg.get("stage", ""))
             elif event == "done":
                 report = ModelReport.from_dict(msg["report"])
                 logits_path = Path(request.outdir) / "logits.npy"
@@ -235,7 +236,7 @@ def run_worker(
 
 # ------------------------------------------------------------------ worker side
 
-def _serve(channel, stdin) -> None:
+def _serve(channel, stdin, stage: list[str]) -> None:
     from harness.verify import Snapshot
 
     snapshot = Snapshot.take()  # before any submission code runs
@@ -252,10 +253,12 @@ def _serve(channel, stdin) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    stage[0] = "contract"
     sub = load_submission(Path(request.submission), request.team)
     emit({"event": "loaded", "team": sub.team, "input_size": list(sub.input_size), "has_transform": sub.has_transform})
     inputs = json.loads(stdin.readline())
     transform_problem = None
+    stage[0] = "transform"
     if inputs.get("sample_image"):
         transform_problem = check_transform(sub, load_image(Path(inputs["sample_image"])))
         if transform_problem and request.mode == "evaluate":
@@ -264,7 +267,9 @@ def _serve(channel, stdin) -> None:
         images = np.load(inputs["tensor"], mmap_mode="r")
     else:
         images = transform_images([Path(p) for p in inputs["images"]], sub.transform())
+    stage[0] = "weights_load"
     model = prepare_model(sub, request.device)
+    stage[0] = "output"
     total = len(images)
     done = [0]
 
@@ -292,12 +297,14 @@ def main() -> None:
     os.dup2(2, 1)  # the submission's prints go to stderr, never into the protocol
     sys.stdout = sys.stderr
 
+    stage = ["start"]
+
     def emit_error(failure, message):
-        channel.write(json.dumps({"event": "error", "failure": failure, "message": message}) + "\n")
+        channel.write(json.dumps({"event": "error", "failure": failure, "message": message, "stage": stage[0]}) + "\n")
         channel.flush()
 
     try:
-        _serve(channel, sys.stdin)
+        _serve(channel, sys.stdin, stage)
     except WorkerError as e:
         emit_error(e.failure, e.message)
     except MemoryError:
