@@ -1,0 +1,80 @@
+"""Shared fixtures. Tests never write the repository's leaderboard.csv or data/:
+every leaderboard lives in tmp_path and the tensor cache in a session temp folder."""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    os.environ["HARNESS_CACHE"] = str(tmp_path_factory.mktemp("tensor-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def repo_table() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["harness"]
+
+
+def _toml_value(value) -> str:
+    return json.dumps(value)  # JSON scalars and lists are valid TOML values
+
+
+@pytest.fixture
+def write_config(tmp_path, repo_table):
+    """Write a competition file like the repository's, with absolute paths and overrides."""
+
+    def write(**overrides) -> Path:
+        table = dict(repo_table)
+        table["data"] = str(ROOT / repo_table["data"])
+        table["reference"] = str(ROOT / repo_table["reference"])
+        table.update(overrides)
+        path = tmp_path / f"competition-{len(list(tmp_path.glob('competition-*')))}.toml"
+        lines = ["[tool.harness]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cfg():
+    from harness.config import load_config
+
+    return load_config(ROOT / "pyproject.toml")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner):
+    """Run the CLI; returns the result (output holds stdout and stderr)."""
+    from harness.cli import app
+
+    def run(*args: str):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return run
+
+
+def json_of(text: str) -> dict:
+    return json.loads(text[text.index("{"): text.rindex("}") + 1])
+
+
+@pytest.fixture
+def key(cfg):
+    from harness.data import open_dataset, read_answer_key
+
+    return read_answer_key(open_dataset(cfg.data_dir, cfg.classes))

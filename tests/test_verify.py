@@ -1,0 +1,148 @@
+"""The countable-layer verifier: every cheat caught with its message, every honest model accepted."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from conftest import json_of
+from harness.complexity import count_complexity
+from harness.inspection import analyse, prepare_model
+from harness.submission import Submission, load_submission
+from harness.verify import Snapshot, source_violations
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CHEATS = sorted((HERE / "cheats").glob("*.py"))
+PATCHERS = {"patch_ptflops.py", "patch_layer_class.py"}  # they change global state: only in a worker
+HONEST = sorted((HERE / "honest").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((12, 3, 28, 28)).astype(np.float32)
+
+
+def _analyse(path: Path, images, batch_size=4):
+    snapshot = Snapshot.take()
+    sub = load_submission(path)
+    report, logits = analyse(sub, prepare_model(sub), images, "2021", batch_size, 9, snapshot)
+    assert not Snapshot.take().tampering() or path.name in PATCHERS
+    return sub, report, logits
+
+
+@pytest.mark.parametrize("path", [p for p in CHEATS if p.name not in PATCHERS], ids=lambda p: p.stem)
+def test_cheat_is_caught_with_its_message(path, images):
+    sub, report, logits = _analyse(path, images)
+    assert logits is None, "a rejected model's logits are never returned"
+    messages = [str(v) for v in report.violations]
+    assert any(sub.module.EXPECT in m for m in messages), messages
+    assert all(v.module for v in report.violations), "every violation names a module"
+
+
+@pytest.mark.parametrize("name", sorted(PATCHERS))
+def test_patching_cheats_are_caught_in_the_worker(invoke, name):
+    result = invoke("check", HERE / "cheats" / name, "--json")
+    assert result.exit_code == 1, result.output
+    d = json_of(result.output)
+    assert d["passed"] is False and d["checks"]["verifier"] is False
+    expect = load_expect(HERE / "cheats" / name)
+    assert any(expect in v["reason"] or expect in v["message"] for v in d["violations"]), d["violations"]
+
+
+def load_expect(path: Path) -> str:
+    line = next(line for line in path.read_text().splitlines() if line.startswith("EXPECT"))
+    return line.split("=", 1)[1].strip().strip('"')
+
+
+@pytest.mark.parametrize("path", HONEST, ids=lambda p: p.stem)
+def test_honest_submissions_pass(path, images):
+    _, report, logits = _analyse(path, images)
+    assert report.violations == ()
+    assert logits is not None and logits.shape == (len(images), 9)
+
+
+TORCHVISION = ["shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilenet_v2", "resnet18", "efficientnet_b0", "squeezenet1_1"]
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_models_pass_with_plain_ptflops_macs(name, tmp_path):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(num_classes=9).eval()
+    images = np.random.default_rng(1).standard_normal((3, 3, 64, 64)).astype(np.float32)
+    stub = tmp_path / f"{name}.py"
+    stub.write_text("INPUT_SIZE = (64, 64)\n")
+    sub = Submission(stub, name, (64, 64), None, False)
+    report, logits = analyse(sub, model, images, "2021", 2, 9, Snapshot.take())
+    assert report.violations == (), [str(v) for v in report.violations]
+    plain = count_complexity(model, torch.from_numpy(images[:1]), "2021").macs
+    assert report.macs == plain
+    assert sum(row.macs for row in report.layers) == plain
+    assert 0.9 <= report.aten_macs / report.macs <= 1.1
+
+
+def test_source_scan_ignores_docstrings_and_comments(tmp_path):
+    f = tmp_path / "entry.py"
+    f.write_text('"""Counted by ptflops, like everyone."""\n# ptflops.MODULES_MAPPING is not touched here\nX = 1\n')
+    assert source_violations(f) == []
+    f.write_text("import ptflops\n")
+    assert source_violations(f)[0].op == "ptflops"
+
+
+def test_sparse_weights_get_a_note(tmp_path, images):
+    f = tmp_path / "sparse.py"
+    f.write_text(
+        "import torch\nfrom torch import nn\nINPUT_SIZE = (28, 28)\n"
+        "def build_model():\n"
+        "    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 9))\n"
+        "    with torch.no_grad():\n"
+        "        for p in m.parameters():\n"
+        "            p.mul_((torch.rand_like(p) > 0.9).float())\n"
+        "    return m.eval()\n"
+    )
+    _, report, _ = _analyse(f, images)
+    assert report.sparsity > 0.5
+    assert any("unstructured pruning does not lower the counted MACs" in n for n in report.notes)
+
+
+def test_check_accepts_team4_and_reports_everything(invoke):
+    result = invoke("check", ROOT / "submissions" / "team4.py", "--json")
+    assert result.exit_code == 0, result.output
+    d = json_of(result.output)
+    assert d["passed"] is True and d["violations"] == []
+    assert set(d["checks"]) >= {"contract", "weights_load", "transform", "output", "determinism",
+                                "batch_invariance", "no_state_change", "verifier"}
+    assert all(d["checks"].values())
+    assert d["macs"] > 0 and d["params"] > 0 and d["weights_bytes"] > 0
+    layers = invoke("check", ROOT / "submissions" / "team4.py", "--layers")
+    assert layers.exit_code == 0 and "Conv2d" in layers.output and "share" in layers.output
+
+
+@pytest.mark.parametrize(
+    "name,check",
+    [("sticky_train_bn.py", "no_state_change"), ("batch_dependent.py", "batch_invariance")],
+)
+def test_check_catches_state_and_batch_problems(invoke, name, check):
+    result = invoke("check", HERE / "broken" / name, "--json")
+    assert result.exit_code == 1
+    assert json_of(result.output)["checks"][check] is False
+
+
+def test_check_reports_a_contract_failure(invoke):
+    result = invoke("check", HERE / "broken" / "no_build_model.py", "--json")
+    assert result.exit_code == 1
+    d = json_of(result.output)
+    assert d["passed"] is False and d["checks"] == {"contract": False}
+
+
+def test_evaluate_refuses_a_rejected_submission(invoke, tmp_path):
+    from harness.leaderboard import read_entries
+
+    lb = tmp_path / "lb.csv"
+    result = invoke("evaluate", HERE / "cheats" / "functional_conv.py", "--leaderboard", lb)
+    assert result.exit_code == 2
+    assert "rejected by the verifier" in result.output and "convolution" in result.output
+    entries = read_entries(lb)
+    assert [e.status for e in entries] == ["failed"] and entries[0].failure == "rejected"
