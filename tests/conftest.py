@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ["COLUMNS"] = "200"  # rich tables unwrapped in captured output
 
 
 @pytest.fixture(scope="session", autouse=True)
