@@ -88,16 +88,20 @@ def sandbox_command(command: list[str], readable: list[Path], writable: list[Pat
     """
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
             "--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "--new-session"]
-    for d in hidden_dirs:
+    inside_hidden = [p for p in readable if any(d == p or d in p.parents for d in hidden_dirs)]
+    for p in readable:
+        if p.exists() and p not in inside_hidden:
+            args += ["--ro-bind", str(p), str(p)]
+    for d in hidden_dirs:  # after the binds above, which may contain them
         if d.is_dir():
             args += ["--tmpfs", str(d)]
-    for p in readable:
+    for p in inside_hidden:  # what the worker may see inside a hidden folder (the test images)
         if p.exists():
             args += ["--ro-bind", str(p), str(p)]
     for p in writable:
         args += ["--bind", str(p), str(p)]
     for f in hidden:
-        if f.exists():
+        if f.exists() and not any(d in f.parents for d in hidden_dirs):
             args += ["--ro-bind", "/dev/null", str(f)]
     return args + ["--chdir", "/tmp", "--"] + command
 
