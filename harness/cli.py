@@ -70,7 +70,8 @@ def _evaluation_json(result) -> dict:
         "f1": e.public_f1, "score": e.public_score, "macs_term": result.scores.public.macs_term,
         "f1_term": result.scores.public.f1_term, "reference_macs": e.ref_macs, "reference_f1": e.ref_f1,
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
-        "sandboxed": result.sandboxed, "notes": list(result.report.notes),
+        "sandboxed": result.sandboxed, "seconds_per_image": result.report.seconds_per_image,
+        "notes": list(result.report.notes),
     }
 
 

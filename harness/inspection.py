@@ -23,7 +23,7 @@ import torch
 from harness import complexity
 from harness.config import PROFILES
 from harness.errors import CountingError, SubmissionError, WorkerError
-from harness.metrics import predict_logits
+from harness.metrics import effective_batch_size, predict_logits
 from harness.submission import Submission, weights_size
 from harness.report import ModelReport, Violation
 from harness.verify import Snapshot, Tracer, compare_signatures, source_violations, static_check
@@ -70,6 +70,7 @@ def analyse(
     prediction runs under the verifier's trace, so the logits that get scored come
     from exactly the computation that was checked.
     """
+    batch_size = effective_batch_size(batch_size, images.shape[1:])
     violations = source_violations(sub.path) + snapshot.tampering()
     static, notes = static_check(model, snapshot)
     violations += static
@@ -90,7 +91,7 @@ def analyse(
     seen: set = set()
 
     def traced_forward(batch: torch.Tensor):
-        with tracer.tracing(batch) as trace:
+        with tracer.tracing(batch, record_layers=False) as trace:
             output = model(batch)
             produced = tracer.output_is_known(output)
         tracer.finish(trace)
@@ -109,7 +110,8 @@ def analyse(
     logits = None
     start = time.perf_counter()
     try:  # even a model already rejected is traced, so that every violation gets reported
-        logits = predict_logits(traced_forward, images, batch_size, num_classes, device, on_advance)
+        with tracer.installed():
+            logits = predict_logits(traced_forward, images, batch_size, num_classes, device, on_advance)
     except _Rejected:
         logits = None
     elapsed = time.perf_counter() - start

@@ -45,6 +45,20 @@ def bootstrap_macro_f1(
     return (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
+BATCH_BYTES = 64 * 2**20
+"""Input bytes per evaluation batch at most: big images get smaller batches."""
+
+
+def effective_batch_size(requested: int, image_shape: tuple[int, ...]) -> int:
+    """The configured batch size, capped so that one input batch stays within BATCH_BYTES.
+
+    >>> effective_batch_size(256, (3, 28, 28)), effective_batch_size(256, (3, 224, 224))
+    (256, 111)
+    """
+    per_image = 4 * int(np.prod(image_shape))
+    return max(1, min(requested, BATCH_BYTES // max(per_image, 1)))
+
+
 def predict_logits(
     model,
     images: np.ndarray,

@@ -81,6 +81,7 @@ class Trace:
     """What one traced forward did. Filled by `Tracer`, then summarised."""
 
     batch: int = 0
+    record_layers: bool = True
     calls: list[tuple[str, str]] = field(default_factory=list)
     outside_ops: list[tuple[str, str, str]] = field(default_factory=list)
     credited: int = 0
@@ -233,15 +234,21 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None) -> tuple[li
     return violations, notes
 
 
-def _tensors(obj):
+def _tensors(obj) -> list[torch.Tensor]:
+    """The tensors in a (nested) op argument or module input/output."""
     if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, (list, tuple)):
-        for x in obj:
-            yield from _tensors(x)
-    elif isinstance(obj, dict):
-        for x in obj.values():
-            yield from _tensors(x)
+        return [obj]
+    found = []
+    todo = [obj]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, torch.Tensor):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+    return found
 
 
 class _Dispatch(TorchDispatchMode):
@@ -280,6 +287,38 @@ class Tracer:
         self.stack: list[_Frame] = []
         self.known: dict[int, torch.Tensor] = {}
         self.trace: Trace | None = None
+        # Caches keyed by shapes: the rules are re-applied to every batch, their arithmetic is not.
+        self._credit_cache: dict[tuple, int] = {}
+        self._flop_cache: dict[tuple, int] = {}
+        self._base_known = self._model_tensors()
+        self._installed = False
+
+    def _model_tensors(self) -> dict[int, torch.Tensor]:
+        known = {id(t): t for t in list(self.model.parameters()) + list(self.model.buffers())}
+        for m in self.model.modules():  # plain tensor attributes hold data, not compute
+            for value in vars(m).values():
+                if isinstance(value, torch.Tensor):
+                    known[id(value)] = value
+        return known
+
+    def _credit(self, module, inputs, output) -> int:
+        key = (id(module), tuple(tuple(t.shape) for t in _tensors(inputs)), tuple(tuple(t.shape) for t in _tensors(output)))
+        credit = self._credit_cache.get(key)
+        if credit is None:
+            credit = self._credit_cache[key] = complexity.credited_macs(module, inputs, output, self.profile)
+        return credit
+
+    def _flops(self, func, packet, args, kwargs, inputs, out, outputs) -> int:
+        key = (func, tuple(tuple(t.shape) for t in inputs), tuple(tuple(t.shape) for t in outputs),
+               tuple(a for a in args if isinstance(a, (bool, int, float))))
+        macs = self._flop_cache.get(key)
+        if macs is None:
+            try:
+                macs = int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2
+            except Exception:
+                macs = 0
+            self._flop_cache[key] = macs
+        return macs
 
     # -- module hooks
     def _pre(self, module, inputs):
@@ -296,11 +335,13 @@ class Tracer:
         frame = self.stack.pop()
         if not frame.counted:
             return
-        credit = complexity.credited_macs(module, inputs, output, self.profile)
+        credit = self._credit(module, inputs, output)
         self.trace.credited += credit
-        row = self.trace.layers.get(frame.path)
-        out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-        self.trace.layers[frame.path] = LayerRow(frame.path, type(module).__name__, out_shape, (row.calls if row else 0) + 1, (row.macs if row else 0) + credit)
+        if self.trace.record_layers:
+            row = self.trace.layers.get(frame.path)
+            out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
+            self.trace.layers[frame.path] = LayerRow(frame.path, type(module).__name__, out_shape,
+                                                     (row.calls if row else 0) + 1, (row.macs if row else 0) + credit)
         if frame.macs > credit * MAC_TOLERANCE:
             hooked = " (it has forward hooks: their compute is never counted)" if module._forward_pre_hooks or module._forward_hooks else ""
             self.trace.flag(frame.path, type(module).__name__, "macs",
@@ -328,8 +369,8 @@ class Tracer:
         packet = func._overloadpacket
         name = packet.__name__
         namespace = getattr(func, "namespace", "")
-        inputs = list(_tensors(args)) + list(_tensors(kwargs))
-        outputs = list(_tensors(out))
+        inputs = _tensors(args) + (_tensors(kwargs) if kwargs else [])
+        outputs = _tensors(out)
         module, module_type, frame = self._owner()
         for t in inputs:
             if id(t) not in self.known and t.numel() > FOREIGN_LIMIT:
@@ -337,12 +378,7 @@ class Tracer:
                            f"uses a {t.numel()}-element tensor that no torch op produced (numpy or other compute outside torch is not counted)")
         for t in outputs:
             self.known[id(t)] = t
-        macs = 0
-        if packet in flop_registry:
-            try:
-                macs = int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2
-            except Exception:
-                macs = 0
+        macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if packet in flop_registry else 0
         trace.aten_macs += macs
         in_numel = sum(t.numel() for t in inputs)
         out_numel = sum(t.numel() for t in outputs)
@@ -371,29 +407,37 @@ class Tracer:
                        f"{name} makes an output {out_numel / max(in_numel, 1):.0f}x larger than its inputs (a broadcast that emulates a convolution)")
 
     @contextlib.contextmanager
-    def tracing(self, inputs: torch.Tensor | None = None):
-        """Trace every forward run inside the block into one `Trace`."""
+    def installed(self):
+        """Keep the global module hooks registered across many `tracing()` blocks."""
         from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
-        self.trace = Trace()
+        if self._installed:
+            yield
+            return
+        pre = register_module_forward_pre_hook(self._pre)
+        post = register_module_forward_hook(self._post, always_call=True)
+        self._installed = True
+        try:
+            yield
+        finally:
+            pre.remove()
+            post.remove()
+            self._installed = False
+
+    @contextlib.contextmanager
+    def tracing(self, inputs: torch.Tensor | None = None, record_layers: bool = True):
+        """Trace every forward run inside the block into one `Trace`."""
+        self.trace = Trace(record_layers=record_layers)
         self.stack = []
-        self.known = {id(t): t for t in list(self.model.parameters()) + list(self.model.buffers())}
-        for m in self.model.modules():  # plain tensor attributes hold data, not compute
-            for value in vars(m).values():
-                if isinstance(value, torch.Tensor):
-                    self.known[id(value)] = value
+        self.known = dict(self._base_known)
         if inputs is not None:
             self.known[id(inputs)] = inputs
             self.trace.batch = inputs.shape[0]
             self.trace.input_numel = inputs.numel()
-        pre = register_module_forward_pre_hook(self._pre)
-        post = register_module_forward_hook(self._post, always_call=True)
         try:
-            with _Dispatch(self):
+            with self.installed(), _Dispatch(self):
                 yield self.trace
         finally:
-            pre.remove()
-            post.remove()
             self.known = {}
             self.stack = []
             self.trace = None
