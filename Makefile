@@ -12,6 +12,7 @@ $(VENV)/bin/harness: pyproject.toml
 
 demo: $(VENV)/bin/harness
 	$(VENV)/bin/harness data verify
+	rm -f /tmp/harness-demo-leaderboard.csv
 	$(VENV)/bin/harness evaluate submissions/team4.py --leaderboard /tmp/harness-demo-leaderboard.csv
 	$(VENV)/bin/harness leaderboard --leaderboard /tmp/harness-demo-leaderboard.csv
 
@@ -23,3 +24,7 @@ bench: $(VENV)/bin/harness
 
 clean-venv:
 	rm -rf $(VENV)
+
+zoo-table: $(VENV)/bin/harness
+	rm -f leaderboard.csv leaderboard.csv.picks.json
+	$(PY) baselines/zoo_table.py --leaderboard leaderboard.csv
