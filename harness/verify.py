@@ -219,9 +219,10 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None) -> tuple[li
                 violations.append(Violation(name, t.__name__, "children", 0, f"is a counted layer with children ({', '.join(children)}): ptflops never counts them; move them out of the layer"))
         elif isinstance(m, MAC_BEARING):
             base = next(b for b in t.__mro__ if b in complexity.counted_types())
-            overrides = "overrides forward" if t.forward is not base.forward else "is not the exact type"
+            overrides = " that overrides forward" if t.forward is not base.forward else ""
             violations.append(Violation(name, t.__name__, "subclass", 0,
-                                        f"({t.__name__}, subclass of {base.__name__}) {overrides}: ptflops matches exact types and counts it as 0 MACs; use nn.{base.__name__} itself"))
+                                        f"is a subclass of {base.__name__}{overrides}: ptflops matches exact types and counts it "
+                                        f"as 0 MACs; use nn.{base.__name__} itself"))
         else:
             if not list(m.children()) and not isinstance(m, harmless):
                 unknown_types.add(t.__name__)
