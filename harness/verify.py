@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -377,8 +378,11 @@ class Tracer:
             if id(t) not in self.known and t.numel() > FOREIGN_LIMIT:
                 trace.flag(module, module_type, name,
                            f"uses a {t.numel()}-element tensor that no torch op produced (numpy or other compute outside torch is not counted)")
+        known = self.known
         for t in outputs:
-            self.known[id(t)] = t
+            # A weak reference: holding every activation alive would defeat the allocator's
+            # reuse of memory; the callback forgets the id the moment the tensor dies.
+            known[id(t)] = weakref.ref(t, lambda _ref, key=id(t), table=known: table.pop(key, None))
         macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if packet in flop_registry else 0
         trace.aten_macs += macs
         in_numel = sum(t.numel() for t in inputs)
