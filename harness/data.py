@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from harness.errors import DataError
+from harness.fileio import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MANIFEST = "manifest.json"
@@ -79,7 +79,7 @@ def write_manifest(root: Path) -> Path:
     """Record the sha256 of every data file in `root/manifest.json`."""
     entries = {p.relative_to(root).as_posix(): _sha256(p) for p in _data_files(root)}
     path = root / MANIFEST
-    _atomic_write_bytes(path, json.dumps({"files": entries}, indent=1, sort_keys=True).encode())
+    atomic_write(path, json.dumps({"files": entries}, indent=1, sort_keys=True).encode())
     return path
 
 
@@ -221,22 +221,8 @@ def cached_test_tensor(
     tensor = transform_images(dataset.test_images, default_transform(input_size, mean, std), on_advance)
     buffer = io.BytesIO()
     np.save(buffer, tensor)
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     return path, False
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- the default competition

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -29,6 +28,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from harness.errors import LeaderboardError, QuotaError
+from harness.fileio import atomic_write
 
 STATUS_SCORED = "scored"
 STATUS_FAILED = "failed"
@@ -207,7 +207,7 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)
             if not entries and (not path.exists() or not path.read_text().strip()):
-                _atomic_write(path, ",".join(COLUMNS) + "\n" + _row(entry))
+                atomic_write(path, ",".join(COLUMNS) + "\n" + _row(entry))
             else:
                 with path.open("a", encoding="utf-8", newline="") as f:
                     f.write(_row(entry))
@@ -233,25 +233,12 @@ def rewrite_entries(path: Path, transform) -> tuple[list[Entry], Path]:
             backup = path.with_name(f"{path.name}.{stamp}.bak")
             shutil.copy2(path, backup)
             new_entries = transform(entries)
-            _atomic_write(path, ",".join(COLUMNS) + "\n" + "".join(_row(e) for e in new_entries))
+            atomic_write(path, ",".join(COLUMNS) + "\n" + "".join(_row(e) for e in new_entries))
     except Timeout:
         raise LeaderboardError(f"{path}: could not lock the leaderboard within {LOCK_TIMEOUT_S} s") from None
     except OSError as e:
         raise LeaderboardError(f"cannot rewrite leaderboard {path}: {e.strerror or e}") from None
     return new_entries, backup
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def best_per_team(entries: list[Entry], part: str = "public") -> list[Entry]:

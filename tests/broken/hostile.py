@@ -5,7 +5,6 @@ HOSTILE_LEADERBOARD names the file to forge; HOSTILE_ANSWERS the answer key to r
 import os
 from pathlib import Path
 
-import torch
 
 INPUT_SIZE = (28, 28)
 TEAM = "hostile"
