@@ -240,6 +240,8 @@ def leaderboard_cmd(
             "config": cfg.config_id, "row_configs": configs}
     if as_json:
         _print_json({**meta, "rows": [s.to_dict(private) for s in standings]})
+    elif not standings:
+        out.print(f"no scored submissions in {leaderboard} yet: `harness evaluate FILE --leaderboard {leaderboard}` adds one")
     else:
         out.print(board_table(standings, private, meta))
         if plot is not None:

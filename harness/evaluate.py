@@ -26,7 +26,7 @@ from harness import data as data_mod
 from harness.config import Competition
 from harness.data import Dataset
 from harness.errors import DataError, QuotaError, RejectedError, SubmissionError, WorkerError
-from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions
+from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions, read_entries
 from harness.metrics import macro_f1
 from harness.report import ModelReport
 from harness.scoring import Reference, Score, compute_score
@@ -171,6 +171,7 @@ def evaluate_submission(
         raise SubmissionError(f"submission not found: {path}")
     if path.suffix != ".py":
         raise SubmissionError(f"{path}: a submission is a .py file")
+    read_entries(leaderboard)  # a damaged board is reported before any work is done
     dataset = ensure_dataset(cfg)
     key = data_mod.read_answer_key(dataset)
     now = now or datetime.now(timezone.utc)
