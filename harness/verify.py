@@ -120,7 +120,8 @@ class Snapshot:
         import ptflops
         from ptflops import flops_counter, pytorch_engine, pytorch_ops
 
-        found = {"nn.Module.__call__": nn.Module.__call__, "nn.Module._call_impl": nn.Module._call_impl}
+        found = {name: (fn, fn.__code__) for name, fn in (("nn.Module.__call__", nn.Module.__call__),
+                                                          ("nn.Module._call_impl", nn.Module._call_impl))}
         for mod in (ptflops, flops_counter, pytorch_engine, pytorch_ops):
             for name, value in vars(mod).items():
                 if callable(value) and not isinstance(value, type):
@@ -151,11 +152,11 @@ class Snapshot:
         if hooks != self.hooks:
             found.append(Violation("<torch.nn>", "global hooks", "patch", 0, "the submission registered global module hooks"))
         now_functions = self._functions()
-        for name, value in self.functions.items():
+        for name, (function, code) in self.functions.items():
             current = now_functions.get(name)
-            if current is None or current[0] is not value[0] if isinstance(value, tuple) else current is not value:
+            if current is None or current[0] is not function:
                 found.append(Violation("<ptflops>", name, "patch", 0, f"the submission replaced {name}"))
-            elif isinstance(value, tuple) and getattr(current[0], "__code__", None) is not value[1]:
+            elif getattr(function, "__code__", None) is not code:
                 found.append(Violation("<ptflops>", name, "patch", 0, f"the submission rewrote the code of {name}"))
         return found
 

@@ -15,7 +15,7 @@ from harness.verify import Snapshot, source_violations
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CHEATS = sorted((HERE / "cheats").glob("*.py"))
-PATCHERS = {"patch_ptflops.py", "patch_layer_class.py"}  # they change global state: only in a worker
+PATCHERS = {"patch_ptflops.py", "patch_layer_class.py", "rewrite_code.py"}  # they change global state: only in a worker
 HONEST = sorted((HERE / "honest").glob("*.py"))
 
 
