@@ -37,6 +37,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MANIFEST = "manifest.json"
 ANSWERS = "answers.csv"
 PARTS = ("public", "private")
+TRANSFORMED = "transformed.npy"
+"""What a worker writes after applying a submission's own transform, for the cache."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
 
+def transformed_tensor_path(dataset: Dataset, input_size: tuple[int, int], submission_sha256: str) -> Path:
+    """Cache path of the held-out images under a submission's own `transform`.
+
+    Keyed by the submission file's hash as well: the pipeline is its code, and a cached
+    tensor is only ever reused for the very file that produced it.
+    """
+    key = hashlib.sha256(json.dumps([dataset.manifest_sha256, list(input_size), submission_sha256, "v1"]).encode()).hexdigest()[:24]
+    return cache_dir() / f"test-{input_size[0]}x{input_size[1]}-own-{key}.npy"
+
+
+def usable_tensor(path: Path, count: int, input_size: tuple[int, int]) -> bool:
+    """True when `path` holds a readable N x 3 x H x W array for this split and size."""
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except (ValueError, OSError):
+        return False
+    return arr.shape == (count, 3, *input_size)
+
+
 def cached_test_tensor(
     dataset: Dataset,
     input_size: tuple[int, int],
@@ -211,13 +232,8 @@ def cached_test_tensor(
         json.dumps([dataset.manifest_sha256, list(input_size), list(mean), list(std), "v1"]).encode()
     ).hexdigest()[:24]
     path = cache_dir() / f"test-{input_size[0]}x{input_size[1]}-{key}.npy"
-    if path.is_file():
-        try:
-            arr = np.load(path, mmap_mode="r")
-            if arr.shape[0] == len(dataset.test_images) and arr.shape[2:] == tuple(input_size):
-                return path, True
-        except (ValueError, OSError):
-            pass  # damaged cache file: rebuild it
+    if path.is_file() and usable_tensor(path, len(dataset.test_images), tuple(input_size)):
+        return path, True  # (a damaged cache file fails the check and is rebuilt)
     tensor = transform_images(dataset.test_images, default_transform(input_size, mean, std), on_advance)
     buffer = io.BytesIO()
     np.save(buffer, tensor)

@@ -26,6 +26,7 @@ from harness import data as data_mod
 from harness.config import Competition
 from harness.data import Dataset
 from harness.errors import DataError, QuotaError, RejectedError, SubmissionError, WorkerError
+from harness.fileio import atomic_write
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions, read_entries
 from harness.metrics import macro_f1
 from harness.report import ModelReport
@@ -88,12 +89,17 @@ def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, ref: Ref
     return PartScores(public_f1, private_f1, compute_score(macs, public_f1, ref), compute_score(macs, private_f1, private_ref))
 
 
-def _inputs_for(dataset: Dataset, cfg: Competition, on_progress: ProgressFn | None):
+def _inputs_for(dataset: Dataset, cfg: Competition, on_progress: ProgressFn | None, submission: Path):
+    """What the worker gets once it has said its input size: a cached tensor when there is one."""
+
     def provide(loaded: dict) -> dict:
         sample = str(dataset.test_images[0])
-        if loaded["has_transform"]:
-            return {"images": [str(p) for p in dataset.test_images], "sample_image": sample}
         size = tuple(loaded["input_size"])
+        if loaded["has_transform"]:
+            own = data_mod.transformed_tensor_path(dataset, size, file_hashes(submission)[0])
+            if own.is_file() and data_mod.usable_tensor(own, len(dataset.test_images), size):
+                return {"tensor": str(own), "sample_image": sample}
+            return {"images": [str(p) for p in dataset.test_images], "sample_image": sample, "save_tensor": True}
         total = len(dataset.test_images)
         done = [0]
 
@@ -120,9 +126,9 @@ def run_isolated(
     try:
         request = WorkerRequest(mode=mode, submission=str(Path(path).resolve()), team=team, profile=cfg.profile,
                                 batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=outdir)
-        return run_worker(
+        outcome = run_worker(
             request,
-            provide or _inputs_for(dataset, cfg, on_progress),
+            provide or _inputs_for(dataset, cfg, on_progress, Path(path)),
             timeout_s=cfg.limits.timeout_s,
             memory_mb=cfg.limits.memory_mb,
             readable=[Path(path).resolve().parent, dataset.root / "test", data_mod.cache_dir()],
@@ -130,6 +136,12 @@ def run_isolated(
             hidden_dirs=[dataset.root],
             on_progress=on_progress,
         )
+        transformed = Path(outdir) / data_mod.TRANSFORMED
+        if transformed.is_file() and outcome.report.input_size:
+            own = data_mod.transformed_tensor_path(dataset, outcome.report.input_size, file_hashes(Path(path))[0])
+            if data_mod.usable_tensor(transformed, len(dataset.test_images), outcome.report.input_size):
+                atomic_write(own, transformed.read_bytes())
+        return outcome
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
 
@@ -178,7 +190,7 @@ def evaluate_submission(
     if team:
         check_quota(leaderboard, team, cfg.daily_limit, now)
     resolved_team = [team or path.stem]
-    provide_default = _inputs_for(dataset, cfg, on_progress)
+    provide_default = _inputs_for(dataset, cfg, on_progress, path)
 
     def provide(loaded: dict) -> dict:
         resolved_team[0] = team or loaded["team"]

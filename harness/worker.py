@@ -254,7 +254,7 @@ def _serve(channel, stdin, stage: list[str]) -> None:
         channel.write(json.dumps(obj) + "\n")
         channel.flush()
 
-    from harness.data import load_image, transform_images
+    from harness.data import TRANSFORMED, load_image, transform_images
     from harness.inspection import analyse, check_transform, pre_submission_checks, prepare_model
     from harness.submission import load_submission
 
@@ -277,6 +277,8 @@ def _serve(channel, stdin, stage: list[str]) -> None:
         images = np.load(inputs["tensor"], mmap_mode="r")
     else:
         images = transform_images([Path(p) for p in inputs["images"]], sub.transform())
+        if inputs.get("save_tensor"):  # the parent caches it for this very submission file
+            np.save(Path(request.outdir) / TRANSFORMED, images)
     stage[0] = "weights_load"
     model = prepare_model(sub, request.device)
     stage[0] = "output"

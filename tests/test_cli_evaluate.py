@@ -1,5 +1,6 @@
 """`harness evaluate` and `harness leaderboard` end to end through typer's CliRunner."""
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,18 @@ def test_custom_transform_is_used(invoke, tmp_path):
     plain = invoke("evaluate", ROOT / "submissions" / "team4.py", "--leaderboard", lb, "--json")
     # the same model with the same preprocessing written by hand gets the same F1
     assert json_of(result.output)["f1"] == pytest.approx(json_of(plain.output)["f1"], abs=1e-9)
+    # its own preprocessing is cached for this very file, and the cached tensor scores the same
+    (cached,) = Path(os.environ["HARNESS_CACHE"]).glob("test-28x28-own-*.npy")
+    stamp = cached.stat().st_mtime_ns
+    again = invoke("evaluate", BROKEN / "custom_transform.py", "--leaderboard", lb, "--json")
+    assert again.exit_code == 0 and json_of(again.output)["f1"] == json_of(result.output)["f1"]
+    assert cached.stat().st_mtime_ns == stamp
+
+
+def test_cuda_on_a_machine_without_one_is_a_clear_error(invoke, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = invoke("evaluate", ROOT / "submissions" / "team4.py", "--leaderboard", tmp_path / "lb.csv", "--device", "cuda")
+    assert result.exit_code != 0 and "no CUDA device" in result.output and "Traceback" not in result.output
