@@ -22,7 +22,7 @@ import torch
 
 from harness import complexity
 from harness.config import PROFILES
-from harness.errors import CountingError, SubmissionError, WorkerError
+from harness.errors import SubmissionError
 from harness.metrics import effective_batch_size, predict_logits
 from harness.submission import Submission, weights_size
 from harness.report import ModelReport, Violation
@@ -210,8 +210,3 @@ def check_transform(sub: Submission, sample: np.ndarray) -> str | None:
     if out.dtype != np.float32:
         return f"transform(input_size) produced dtype {out.dtype}; expected float32 (include A.Normalize)"
     return None
-
-
-def raise_for_counting(exc: CountingError) -> WorkerError:
-    """Counting failures are the submission's crash."""
-    return WorkerError("crashed", exc.message)

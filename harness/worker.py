@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from harness.errors import HarnessError, SubmissionError, WorkerError
+from harness.report import ModelReport
 
 POLL_S = 0.2
 
@@ -58,7 +59,7 @@ class WorkerRequest:
 class WorkerOutcome:
     """The worker's report and, in evaluate mode, the logits of every test image."""
 
-    report: "object"
+    report: ModelReport
     logits: np.ndarray | None
     sandboxed: bool
 
@@ -152,8 +153,6 @@ def run_worker(
     `provide_inputs(loaded)` gets the worker's first message (team, input size,
     whether it has its own transform) and returns where the images are.
     """
-    from harness.report import ModelReport
-
     sandboxed = sandbox_available()
     package_root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "harness.worker"]
