@@ -115,7 +115,7 @@ def analyse(
     except _Rejected:
         logits = None
     elapsed = time.perf_counter() - start
-    violations += [v for v in snapshot.tampering() if (v.module, v.op, v.reason) not in seen]
+    violations = list(dict.fromkeys(violations + snapshot.tampering()))  # each finding once, in order
     weight_sparsity = sparsity(model)
     if weight_sparsity >= SPARSITY_NOTE:
         notes.append(f"{weight_sparsity:.0%} of the weights are zero: unstructured pruning does not lower the counted MACs "
@@ -132,7 +132,7 @@ def analyse(
         sparsity=weight_sparsity,
         violations=tuple(violations),
         notes=tuple(notes),
-        layers=tuple(sorted(counted_trace.layers.values(), key=lambda r: list(counted_trace.layers).index(r.module))),
+        layers=tuple(counted_trace.layers.values()),  # in call order
         seconds_per_image=elapsed / max(len(images), 1) if logits is not None else 0.0,
     )
     return report, (None if violations else logits)

@@ -93,8 +93,9 @@ class Trace:
     found: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
 
     def flag(self, module: str, module_type: str, op: str, reason: str, macs: int = 0) -> None:
+        """Record a finding; `macs` for the whole batch, reported per image."""
         key = (module, module_type, op, reason)
-        self.found[key] = self.found.get(key, 0) + int(macs)
+        self.found[key] = self.found.get(key, 0) + int(macs) // max(self.batch, 1)
 
     @property
     def violations(self) -> tuple[Violation, ...]:
@@ -294,6 +295,8 @@ class Tracer:
         self._credit_cache: dict[tuple, int] = {}
         self._flop_cache: dict[tuple, int] = {}
         self._base_known = self._model_tensors()
+        # modules with hooks of the submission's own (ptflops adds its hooks only while counting)
+        self._hooked = {id(m) for m in model.modules() if m._forward_pre_hooks or m._forward_hooks}
         self._installed = False
 
     def _model_tensors(self) -> dict[int, torch.Tensor]:
@@ -346,7 +349,7 @@ class Tracer:
             self.trace.layers[frame.path] = LayerRow(frame.path, type(module).__name__, out_shape,
                                                      (row.calls if row else 0) + 1, (row.macs if row else 0) + credit)
         if frame.macs > credit * MAC_TOLERANCE:
-            hooked = " (it has forward hooks: their compute is never counted)" if module._forward_pre_hooks or module._forward_hooks else ""
+            hooked = " (it has forward hooks: their compute is never counted)" if id(module) in self._hooked else ""
             self.trace.flag(frame.path, type(module).__name__, "macs",
                             f"does {{macs}} more MACs than ptflops credits it{hooked}", frame.macs - credit)
         sizes = [t.numel() for t in _tensors(inputs)] + [t.numel() for t in _tensors(output)]
