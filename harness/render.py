@@ -6,6 +6,7 @@ Example:
 """
 from __future__ import annotations
 
+from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -92,15 +93,17 @@ def layer_table(report: ModelReport) -> Table:
 def board_table(standings, private: bool, meta: dict) -> Table:
     """The ranked board; private boards show public rank, private rank and the change."""
     title = "private board (final standings)" if private else "public board"
-    table = Table(title=title, caption=f"95% intervals from {meta['resamples']} seeded bootstrap resamples of the "
+    table = Table(title=title, box=box.SIMPLE_HEAVY, caption=f"95% intervals from {meta['resamples']} seeded bootstrap resamples of the "
                   f"{meta['board']} images; scores under {', '.join(meta['row_configs']) or meta['config']}")
-    columns = ["rank", "group", "team", "id", "MACs", "F1", "score", "95% interval", "subs"]
+    columns = ["#", "tie", "team", "id", "MACs", "F1", "score", "95% CI", "subs"]
     if private:
-        columns += ["public rank", "change"]
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("team",) else "right")
+        columns += ["public #", "change"]
+    longest = max([len(s.team) for s in standings] + [4])
+    for col in columns:  # numbers never wrap; team names fold only on very narrow terminals
+        table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team",
+                         min_width=min(longest, 20) if col == "team" else None)
     for s in standings:
-        interval = "-" if s.ci_low is None else f"{s.ci_low:.4f} - {s.ci_high:.4f}"
+        interval = "-" if s.ci_low is None else f"{s.ci_low:.3f}-{s.ci_high:.3f}"
         row = [str(s.rank), str(s.tie_group or "-"), s.team, str(s.entry_id), _fmt_int(s.macs), _fmt(s.f1), _fmt(s.score), interval, str(s.submissions)]
         if private:
             change = s.change or 0

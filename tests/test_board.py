@@ -116,7 +116,7 @@ def test_private_reveal_and_shake_up(tmp_path, cfg, key, invoke):
     private_json = json_of(invoke("leaderboard", "--leaderboard", lb, "--json", "--private").output)
     assert private_json["board"] == "private" and private_json["rows"][0]["change"] == 1
     table = invoke("leaderboard", "--leaderboard", lb, "--private")
-    assert "public rank" in table.output and "-2" in table.output
+    assert "public #" in table.output and "-2" in table.output
 
 
 def test_bootstrap_interval_covers_the_score_and_is_reproducible(tmp_path, cfg, key):
