@@ -29,7 +29,7 @@ from harness.errors import DataError, QuotaError, RejectedError, SubmissionError
 from harness.fileio import atomic_write
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions, read_entries
 from harness.metrics import macro_f1
-from harness.report import ModelReport
+from harness.report import ModelReport, Violation
 from harness.scoring import Reference, Score, compute_score
 from harness.submission import file_hashes
 from harness.worker import WorkerOutcome, WorkerRequest, new_outdir, run_worker
@@ -119,31 +119,75 @@ def run_isolated(
     provide: Callable[[dict], dict] | None = None, on_progress: ProgressFn | None = None,
     hidden: tuple[Path, ...] = (),
 ) -> WorkerOutcome:
-    """Run a submission in the worker with the competition's limits."""
+    """Run a submission with the competition's limits, in two isolated workers.
+
+    The first imports the submission: contract, static checks, the verifier on one
+    batch, ptflops' count, and an export of the model as a code-free graph. The second
+    never runs submission code: it rebuilds the model from that graph, counts it with
+    ptflops, verifies it and predicts every test image. Its count and its logits are
+    the ones scored; the two counts must agree.
+    """
     import shutil
 
-    outdir = new_outdir()
+    provide = provide or _inputs_for(dataset, cfg, on_progress, Path(path))
+    given: dict = {}
+
+    def remember(loaded: dict) -> dict:
+        given.update(provide(loaded))
+        return given
+
+    limits = {"timeout_s": cfg.limits.timeout_s, "memory_mb": cfg.limits.memory_mb}
+    secret = {"hidden": [dataset.root / data_mod.ANSWERS, *hidden], "hidden_dirs": [dataset.root]}
+    source_dir = Path(path).resolve().parent
+    first_dir, clean_dir = new_outdir(), new_outdir()
     try:
         request = WorkerRequest(mode=mode, submission=str(Path(path).resolve()), team=team, profile=cfg.profile,
-                                batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=outdir)
-        outcome = run_worker(
-            request,
-            provide or _inputs_for(dataset, cfg, on_progress, Path(path)),
-            timeout_s=cfg.limits.timeout_s,
-            memory_mb=cfg.limits.memory_mb,
-            readable=[Path(path).resolve().parent, dataset.root / "test", data_mod.cache_dir()],
-            hidden=[dataset.root / data_mod.ANSWERS, *hidden],
-            hidden_dirs=[dataset.root],
-            on_progress=on_progress,
-        )
-        transformed = Path(outdir) / data_mod.TRANSFORMED
-        if transformed.is_file() and outcome.report.input_size:
-            own = data_mod.transformed_tensor_path(dataset, outcome.report.input_size, file_hashes(Path(path))[0])
-            if data_mod.usable_tensor(transformed, len(dataset.test_images), outcome.report.input_size):
+                                batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=first_dir)
+        first = run_worker(request, remember, readable=[source_dir, dataset.root / "test", data_mod.cache_dir()],
+                           on_progress=None, **limits, **secret)
+        tensor = given.get("tensor")
+        transformed = Path(first_dir) / data_mod.TRANSFORMED
+        if transformed.is_file():
+            own = data_mod.transformed_tensor_path(dataset, first.report.input_size, file_hashes(Path(path))[0])
+            if data_mod.usable_tensor(transformed, len(dataset.test_images), first.report.input_size):
                 atomic_write(own, transformed.read_bytes())
-        return outcome
+                tensor = str(own)
+        if first.report.violations:
+            return replace(first, logits=None)  # rejected: nothing of it is ever scored
+        if tensor is None:
+            raise WorkerError("crashed", "the worker finished without asking for the test images")
+        recount = WorkerRequest(mode="recount", submission=request.submission, team=first.report.team, profile=cfg.profile,
+                                batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=clean_dir,
+                                tensor=tensor, graph_dir=first_dir)
+        try:
+            clean = run_worker(recount, lambda _loaded: {}, readable=[source_dir, Path(first_dir), data_mod.cache_dir()],
+                               on_progress=on_progress, **limits, **secret)
+        except WorkerError as e:
+            if e.stage != "recount" or e.failure not in ("crashed", "invalid_output"):
+                raise
+            problem = Violation("<model>", "graph", "recount", 0, f"cannot be recounted from its exported graph: {e.message}")
+            return replace(first, logits=None, report=replace(first.report, violations=first.report.violations + (problem,)))
+        return replace(clean, report=merge_reports(first.report, clean.report))
     finally:
-        shutil.rmtree(outdir, ignore_errors=True)
+        shutil.rmtree(first_dir, ignore_errors=True)
+        shutil.rmtree(clean_dir, ignore_errors=True)
+
+
+def merge_reports(first: ModelReport, clean: ModelReport) -> ModelReport:
+    """The clean recount's count and findings, with what only the submission's own process can tell."""
+    violations = list(dict.fromkeys(first.violations + clean.violations))
+    if first.macs != clean.macs and not violations:
+        violations.append(Violation(
+            "<model>", "report", "recount", abs(first.macs - clean.macs),
+            f"its own process reported {first.macs:,} MACs but the clean recount of its exported graph finds {clean.macs:,}"))
+    checks, reasons = dict(first.checks), dict(first.check_reasons)
+    if checks:
+        checks["clean_recount"] = first.macs == clean.macs and not clean.violations
+        if not checks["clean_recount"]:
+            reasons["clean_recount"] = f"{first.macs:,} MACs in its own process, {clean.macs:,} in the clean recount"
+    return replace(clean, team=first.team, input_size=first.input_size, weights_bytes=first.weights_bytes,
+                   sparsity=first.sparsity, notes=first.notes, checks=checks, check_reasons=reasons,
+                   violations=tuple(violations))
 
 
 def _base_entry(path: Path, team: str, cfg: Competition, now: datetime) -> Entry:

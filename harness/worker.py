@@ -53,6 +53,8 @@ class WorkerRequest:
     num_classes: int
     device: str
     outdir: str
+    tensor: str | None = None  # recount: the preprocessed test images
+    graph_dir: str | None = None  # recount: where the first worker exported the graph
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,9 @@ def _serve(channel, stdin, stage: list[str]) -> None:
         channel.write(json.dumps(obj) + "\n")
         channel.flush()
 
+    if request.mode == "recount":
+        return _recount(request, snapshot, emit, stage)
+
     from harness.data import TRANSFORMED, load_image, transform_images
     from harness.inspection import analyse, check_transform, pre_submission_checks, prepare_model
     from harness.submission import load_submission
@@ -281,6 +286,15 @@ def _serve(channel, stdin, stage: list[str]) -> None:
     stage[0] = "weights_load"
     model = prepare_model(sub, request.device)
     stage[0] = "output"
+    export_problem = None
+    try:  # the code-free copy that the clean worker recounts and predicts with
+        from harness.graph import export_model
+
+        export_model(model, torch.from_numpy(np.array(images[:2], dtype=np.float32)).to(request.device), Path(request.outdir))
+    except SubmissionError as e:
+        export_problem = e.message
+    # Here only the first batch is predicted: the scored logits come from the clean worker.
+    images = images[: request.batch_size]
     total = len(images)
     done, last = [0], [0.0]
 
@@ -291,14 +305,63 @@ def _serve(channel, stdin, stage: list[str]) -> None:
             emit({"event": "progress", "done": done[0], "total": total})
 
     report, logits = analyse(sub, model, images, request.profile, request.batch_size, request.num_classes, snapshot, request.device, advance)
+    from dataclasses import replace
+
+    if export_problem:
+        from harness.report import Violation
+
+        report = replace(report, violations=report.violations + (Violation(
+            "<model>", type(model).__name__, "export", 0,
+            f"{export_problem}: the harness recounts every model from its exported graph in a process where no "
+            "submission code runs; write the forward without data-dependent Python control flow"),))
     if request.mode == "check":
         checks, reasons = pre_submission_checks(sub, model, images[: min(8, total)], request.num_classes, request.device)
         checks = {"contract": True, "weights_load": True, "transform": transform_problem is None, **checks}
         if transform_problem:
             reasons["transform"] = transform_problem
-        from dataclasses import replace
-
         report = replace(report, checks=checks, check_reasons=reasons)
+    if logits is not None:
+        np.save(Path(request.outdir) / "logits.npy", logits)
+    emit({"event": "done", "report": report.to_dict(), "logits": logits is not None})
+
+
+def _recount(request: WorkerRequest, snapshot, emit, stage: list[str]) -> None:
+    """The clean worker: no submission code runs here. Rebuild, count, verify, predict."""
+    from dataclasses import replace
+
+    import torch
+
+    from harness.graph import rebuild_model
+    from harness.inspection import analyse
+    from harness.submission import Submission
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    stage[0] = "recount"
+    model, names = rebuild_model(Path(request.graph_dir))
+    stage[0] = "output"
+    images = np.load(request.tensor, mmap_mode="r")
+    # the file is read as text only (the source scan); it is never imported here
+    stub = Submission(Path(request.submission), request.team or "", tuple(images.shape[2:]), None, False)
+    total = len(images)
+    done, last = [0], [0.0]
+
+    def advance(n):
+        done[0] += n
+        if time.monotonic() - last[0] > 0.25 or done[0] == total:
+            last[0] = time.monotonic()
+            emit({"event": "progress", "done": done[0], "total": total})
+
+    report, logits = analyse(stub, model, images, request.profile, request.batch_size, request.num_classes, snapshot, request.device, advance)
+
+    def original(module: str) -> str:  # "layers.m3" -> the submission's own module path
+        head, _, rest = module.partition(" ")
+        return names.get(head.removeprefix("layers."), head) + (f" {rest}" if rest else "")
+
+    report = replace(
+        report,
+        layers=tuple(replace(row, module=original(row.module)) for row in report.layers),
+        violations=tuple(replace(v, module=original(v.module)) for v in report.violations),
+    )
     if logits is not None:
         np.save(Path(request.outdir) / "logits.npy", logits)
     emit({"event": "done", "report": report.to_dict(), "logits": logits is not None})
