@@ -128,6 +128,7 @@ def run_isolated(
     the ones scored; the two counts must agree.
     """
     import shutil
+    import threading
 
     provide = provide or _inputs_for(dataset, cfg, on_progress, Path(path))
     given: dict = {}
@@ -136,15 +137,33 @@ def run_isolated(
         given.update(provide(loaded))
         return given
 
-    limits = {"timeout_s": cfg.limits.timeout_s, "memory_mb": cfg.limits.memory_mb}
+    limits = {"memory_mb": cfg.limits.memory_mb}
     secret = {"hidden": [dataset.root / data_mod.ANSWERS, *hidden], "hidden_dirs": [dataset.root]}
     source_dir = Path(path).resolve().parent
     first_dir, clean_dir = new_outdir(), new_outdir()
+    graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
+
+    def clean_worker() -> None:  # starts now, imports torch while the first worker runs
+        def inputs(_ready: dict) -> dict:
+            graph_ready.wait()
+            return recount_inputs
+
+        request = WorkerRequest(mode="recount", submission=str(Path(path).resolve()), team=team, profile=cfg.profile,
+                                batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=clean_dir)
+        try:
+            clean_result["outcome"] = run_worker(
+                request, inputs, readable=[source_dir, Path(first_dir), data_mod.cache_dir()], on_progress=on_progress,
+                timeout_s=2 * cfg.limits.timeout_s, **limits, **secret)
+        except WorkerError as e:
+            clean_result["error"] = e
+
+    thread = threading.Thread(target=clean_worker, daemon=True)
+    thread.start()
     try:
         request = WorkerRequest(mode=mode, submission=str(Path(path).resolve()), team=team, profile=cfg.profile,
                                 batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=first_dir)
         first = run_worker(request, remember, readable=[source_dir, dataset.root / "test", data_mod.cache_dir()],
-                           on_progress=None, **limits, **secret)
+                           on_progress=None, timeout_s=cfg.limits.timeout_s, **limits, **secret)
         tensor = given.get("tensor")
         transformed = Path(first_dir) / data_mod.TRANSFORMED
         if transformed.is_file():
@@ -156,19 +175,19 @@ def run_isolated(
             return replace(first, logits=None)  # rejected: nothing of it is ever scored
         if tensor is None:
             raise WorkerError("crashed", "the worker finished without asking for the test images")
-        recount = WorkerRequest(mode="recount", submission=request.submission, team=first.report.team, profile=cfg.profile,
-                                batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=clean_dir,
-                                tensor=tensor, graph_dir=first_dir)
-        try:
-            clean = run_worker(recount, lambda _loaded: {}, readable=[source_dir, Path(first_dir), data_mod.cache_dir()],
-                               on_progress=on_progress, **limits, **secret)
-        except WorkerError as e:
+        recount_inputs.update(graph_dir=first_dir, tensor=tensor, team=first.report.team)
+        graph_ready.set()
+        thread.join()
+        if "error" in clean_result:
+            e = clean_result["error"]
             if e.stage != "recount" or e.failure not in ("crashed", "invalid_output"):
-                raise
+                raise e
             problem = Violation("<model>", "graph", "recount", 0, f"cannot be recounted from its exported graph: {e.message}")
             return replace(first, logits=None, report=replace(first.report, violations=first.report.violations + (problem,)))
+        clean = clean_result["outcome"]
         return replace(clean, report=merge_reports(first.report, clean.report))
     finally:
+        graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
         shutil.rmtree(first_dir, ignore_errors=True)
         shutil.rmtree(clean_dir, ignore_errors=True)
 

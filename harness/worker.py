@@ -53,8 +53,6 @@ class WorkerRequest:
     num_classes: int
     device: str
     outdir: str
-    tensor: str | None = None  # recount: the preprocessed test images
-    graph_dir: str | None = None  # recount: where the first worker exported the graph
 
 
 @dataclass(frozen=True)
@@ -256,7 +254,7 @@ def _serve(channel, stdin, stage: list[str]) -> None:
         channel.flush()
 
     if request.mode == "recount":
-        return _recount(request, snapshot, emit, stage)
+        return _recount(request, snapshot, emit, stage, stdin)
 
     from harness.data import TRANSFORMED, load_image, transform_images
     from harness.inspection import analyse, check_transform, pre_submission_checks, prepare_model
@@ -325,8 +323,12 @@ def _serve(channel, stdin, stage: list[str]) -> None:
     emit({"event": "done", "report": report.to_dict(), "logits": logits is not None})
 
 
-def _recount(request: WorkerRequest, snapshot, emit, stage: list[str]) -> None:
-    """The clean worker: no submission code runs here. Rebuild, count, verify, predict."""
+def _recount(request: WorkerRequest, snapshot, emit, stage: list[str], stdin) -> None:
+    """The clean worker: no submission code runs here. Rebuild, count, verify, predict.
+
+    It starts alongside the first worker, imports torch meanwhile, says it is ready and
+    waits for the graph: its start-up costs nothing on the evaluation's critical path.
+    """
     from dataclasses import replace
 
     import torch
@@ -336,12 +338,16 @@ def _recount(request: WorkerRequest, snapshot, emit, stage: list[str]) -> None:
     from harness.submission import Submission
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    emit({"event": "loaded", "ready": True})
+    inputs = json.loads(stdin.readline() or "{}")
+    if not inputs.get("graph_dir"):
+        return  # the first worker failed: nothing to recount
     stage[0] = "recount"
-    model, names = rebuild_model(Path(request.graph_dir))
+    model, names = rebuild_model(Path(inputs["graph_dir"]))
     stage[0] = "output"
-    images = np.load(request.tensor, mmap_mode="r")
+    images = np.load(inputs["tensor"], mmap_mode="r")
     # the file is read as text only (the source scan); it is never imported here
-    stub = Submission(Path(request.submission), request.team or "", tuple(images.shape[2:]), None, False)
+    stub = Submission(Path(request.submission), inputs.get("team") or "", tuple(images.shape[2:]), None, False)
     total = len(images)
     done, last = [0], [0.0]
 
