@@ -255,7 +255,7 @@ COUNTED_PATHS = {layer for layer, _op in REBUILDERS}
 
 
 class RebuiltModel(nn.Module):
-    """The rebuilt layers (under their original paths, dots made underscores) and the graph that calls them."""
+    """Holds the rebuilt layers (`layers.m0`, `layers.m1`, ...; `rebuild_model` maps them to their original paths)."""
 
     def __init__(self):
         super().__init__()
@@ -312,7 +312,7 @@ def rebuild_model(outdir: Path) -> tuple[nn.Module, dict[str, str]]:
                 if module_name is None:
                     module_name = f"m{len(by_call)}"
                     module = REBUILDERS[key](real_args, {k: _decode(v, _Refs()) for k, v in entry["kwargs"].items()},
-                                             _first_tensor_shape_hint(values, real_args))
+                                             _channels_hint(real_args))
                     root.layers[module_name] = module
                     by_call[call] = module_name
                     names[module_name] = layer_path
@@ -355,7 +355,7 @@ class _Refs(dict):
         return _Ref(name)
 
 
-def _first_tensor_shape_hint(values: dict, args: list):
+def _channels_hint(args: list) -> torch.Tensor:
     """Group norm needs the channel count: the weight's, when there is one."""
     weight = next((a for a in args[1:] if isinstance(a, torch.Tensor)), None)
     return weight.new_empty((1, weight.shape[0])) if weight is not None else torch.empty(1, 1)
