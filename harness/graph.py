@@ -222,6 +222,48 @@ def _group_norm(args, kwargs, tensor):
     return module
 
 
+def _conv_transpose(cls, dims):
+    def make(args, kwargs, tensor):
+        x, weight, bias, stride, padding, output_padding, groups, dilation = (list(args) + [None, 1, 0, 0, 1, 1][len(args) - 2:])[:8]
+        groups = int(groups)
+        module = cls(weight.shape[0], weight.shape[1] * groups, tuple(weight.shape[2:]), stride=_pair(stride, dims),
+                     padding=_pair(padding, dims), output_padding=_pair(output_padding, dims), groups=groups,
+                     bias=bias is not None, dilation=_pair(dilation, dims))
+        module.weight = nn.Parameter(weight)
+        if bias is not None:
+            module.bias = nn.Parameter(bias)
+        return module
+    return make
+
+
+def _upsample(mode):
+    def make(args, kwargs, tensor):
+        if mode == "nearest":
+            _x, size, scales = (list(args) + [None, None][len(args) - 1:])[:3]
+            align = None
+        else:
+            _x, size, align, scales = (list(args) + [None, False, None][len(args) - 1:])[:4]
+        if (size is None) == (scales is None):
+            raise UnsupportedGraph("an Upsample layer needs exactly one of size and scale factor")
+        return nn.Upsample(size=tuple(size) if size is not None else None,
+                           scale_factor=tuple(float(v) for v in scales) if scales is not None else None,
+                           mode=mode, align_corners=align)
+    return make
+
+
+def _instance_norm(cls):
+    def make(args, kwargs, tensor):
+        _x, weight, bias, mean, var, use_input_stats, momentum, eps = args[:8]
+        if not use_input_stats or mean is not None:
+            raise UnsupportedGraph("an InstanceNorm layer with running statistics cannot be rebuilt")
+        if weight is None:
+            raise UnsupportedGraph("an InstanceNorm layer without affine weights cannot be rebuilt (its channel count is unknown)")
+        module = cls(weight.shape[0], eps=eps, momentum=momentum, affine=True)
+        module.weight, module.bias = nn.Parameter(weight), nn.Parameter(bias)
+        return module
+    return make
+
+
 P = "torch.nn.modules."
 REBUILDERS = {  # (layer class path, op name) -> how to make the layer from the op's arguments
     (P + "conv.Conv1d", "aten.conv1d.default"): _conv(nn.Conv1d, 1),
@@ -248,10 +290,23 @@ REBUILDERS = {  # (layer class path, op name) -> how to make the layer from the 
     (P + "pooling.AvgPool2d", "aten.avg_pool2d.default"): _pool(nn.AvgPool2d, ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")),
     (P + "pooling.AdaptiveAvgPool1d", "aten.adaptive_avg_pool1d.default"): _pool(nn.AdaptiveAvgPool1d, ("output_size",)),
     (P + "pooling.AdaptiveAvgPool2d", "aten.adaptive_avg_pool2d.default"): _pool(nn.AdaptiveAvgPool2d, ("output_size",)),
+    (P + "conv.ConvTranspose1d", "aten.conv_transpose1d.default"): _conv_transpose(nn.ConvTranspose1d, 1),
+    (P + "conv.ConvTranspose2d", "aten.conv_transpose2d.input"): _conv_transpose(nn.ConvTranspose2d, 2),
+    (P + "conv.ConvTranspose3d", "aten.conv_transpose3d.input"): _conv_transpose(nn.ConvTranspose3d, 3),
+    (P + "upsampling.Upsample", "aten.upsample_nearest2d.vec"): _upsample("nearest"),
+    (P + "upsampling.Upsample", "aten.upsample_bilinear2d.vec"): _upsample("bilinear"),
+    (P + "instancenorm.InstanceNorm1d", "aten.instance_norm.default"): _instance_norm(nn.InstanceNorm1d),
+    (P + "instancenorm.InstanceNorm2d", "aten.instance_norm.default"): _instance_norm(nn.InstanceNorm2d),
     (P + "normalization.LayerNorm", "aten.layer_norm.default"): _layer_norm,
     (P + "normalization.GroupNorm", "aten.group_norm.default"): _group_norm,
 }
-COUNTED_PATHS = {layer for layer, _op in REBUILDERS}
+
+
+def _counted_paths() -> set[str]:
+    """Class paths of every layer type ptflops counts (as nn_module_stack names them)."""
+    from harness.complexity import counted_types
+
+    return {f"{t.__module__}.{t.__qualname__}" for t in counted_types()} | {layer for layer, _op in REBUILDERS}
 
 
 class RebuiltModel(nn.Module):
@@ -282,6 +337,7 @@ def rebuild_model(outdir: Path) -> tuple[nn.Module, dict[str, str]]:
     env = _Constants(root, graph, values)
     names: dict[str, str] = {}
     by_call: dict[tuple, str] = {}
+    counted = _counted_paths()
     for index, entry in enumerate(doc["nodes"]):
         op, name = entry["op"], entry["name"]
         if op == "placeholder" and entry.get("kind") == "input":
@@ -300,7 +356,7 @@ def rebuild_model(outdir: Path) -> tuple[nn.Module, dict[str, str]]:
                 args, kwargs = [_decode(entry["args"][0], env)], {}
             else:
                 args, kwargs = _decode(entry["args"], env), {k: _decode(v, env) for k, v in entry["kwargs"].items()}
-            if layer_type in COUNTED_PATHS and key not in REBUILDERS:
+            if layer_type in counted and key not in REBUILDERS:
                 raise UnsupportedGraph(f"{layer_path} ({layer_type.rsplit('.', 1)[-1]}) uses {entry['target']}, which the clean recount does not rebuild")
             if key in REBUILDERS and args and isinstance(args[0], fx.Node):
                 real_args = [values[a.name] if isinstance(a, _Ref) and a.name in values else a

@@ -89,3 +89,36 @@ def test_a_forged_report_is_never_scored(invoke, tmp_path, name):
 def test_check_reports_the_clean_recount(invoke):
     d = json_of(invoke("check", ROOT / "submissions" / "team4.py", "--json").output)
     assert d["checks"]["clean_recount"] is True and d["macs"] == 191_336
+
+
+def test_transposed_conv_upsample_and_instance_norm_rebuild(tmp_path):
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Upsample(size=(20, 20), mode="bilinear"), nn.InstanceNorm2d(4, affine=True), nn.Conv2d(4, 4, 3, groups=2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 9),
+    ).eval()
+    x, rebuilt, _ = _roundtrip(model, (8, 8), tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x), atol=1e-5)
+    assert count_complexity(rebuilt, x[:1], "2021").macs == count_complexity(model, x[:1], "2021").macs
+
+
+def test_an_unknown_counted_layer_is_refused_by_name(tmp_path):
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(6, 8, batch_first=True)
+            self.fc = nn.Linear(8, 9)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x.mean(1))[0][:, -1])
+
+    model = Net().eval()
+    export_model(model, torch.randn(2, 3, 5, 6), tmp_path)
+    with pytest.raises(UnsupportedGraph, match=r"rnn \(GRU\)"):
+        rebuild_model(tmp_path)
