@@ -62,9 +62,9 @@ def _progress(enabled: bool) -> Progress:
 
 def _ensure_data(cfg, show: bool) -> None:
     """Build the default competition on first use, with a spinner (a few seconds)."""
-    from harness.evaluate import ensure_dataset
+    from harness.evaluate import ensure_dataset, needs_build
 
-    if cfg.builder and (not cfg.data_dir.exists() or not any(cfg.data_dir.iterdir())):
+    if needs_build(cfg):
         with err.status(f"building the default competition in {cfg.data_dir}", spinner="dots") if show else contextlib.nullcontext():
             ensure_dataset(cfg)
 

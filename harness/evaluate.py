@@ -27,7 +27,7 @@ from harness.config import Competition
 from harness.data import Dataset
 from harness.errors import DataError, QuotaError, RejectedError, SubmissionError, WorkerError
 from harness.fileio import atomic_write
-from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions, read_entries
+from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions, read_entries, remaining_today
 from harness.metrics import macro_f1
 from harness.report import ModelReport, Violation
 from harness.scoring import Reference, Score, compute_score
@@ -72,12 +72,17 @@ class EvaluationResult:
     sandboxed: bool
 
 
-def ensure_dataset(cfg: Competition, on_advance: Callable[[int], None] | None = None) -> Dataset:
-    """Open the competition's data set, building the default one on first use."""
+def needs_build(cfg: Competition) -> bool:
+    """True when the configured data set is the built-in default and is not there yet."""
     root = cfg.data_dir
-    if cfg.builder == "mnist" and (not root.exists() or not any(root.iterdir())):
-        return data_mod.build_mnist(root, cfg.split_seed)
-    return data_mod.open_dataset(root, cfg.classes)
+    return cfg.builder == "mnist" and (not root.exists() or not any(root.iterdir()))
+
+
+def ensure_dataset(cfg: Competition) -> Dataset:
+    """Open the competition's data set, building the default one on first use."""
+    if needs_build(cfg):
+        return data_mod.build_mnist(cfg.data_dir, cfg.split_seed)
+    return data_mod.open_dataset(cfg.data_dir, cfg.classes)
 
 
 def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, ref: Reference, private_ref_f1: float | None = None) -> PartScores:
@@ -285,15 +290,8 @@ def evaluate_submission(
         predictions=encode_predictions(outcome.logits.argmax(axis=1)),
     )
     entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit)
-    remaining = check_quota_left(leaderboard, entry.team, cfg.daily_limit, now)
+    remaining = remaining_today(leaderboard, entry.team, cfg.daily_limit, now)
     return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandboxed=outcome.sandboxed)
-
-
-def check_quota_left(leaderboard: Path, team: str, daily_limit: int, now: datetime) -> int:
-    try:
-        return check_quota(leaderboard, team, daily_limit, now)
-    except QuotaError:
-        return 0
 
 
 def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progress: ProgressFn | None = None) -> ModelReport:

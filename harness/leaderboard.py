@@ -180,10 +180,15 @@ def used_today(entries: list[Entry], team: str, now: datetime) -> int:
     return sum(1 for e in entries if e.team == team and e.scored and day_of(e.time) == today)
 
 
+def remaining_today(path: Path, team: str, daily_limit: int, now: datetime) -> int:
+    """Scored submissions `team` may still make on the UTC day of `now` (never below 0)."""
+    return max(0, daily_limit - used_today(read_entries(path), team, now))
+
+
 def check_quota(path: Path, team: str, daily_limit: int, now: datetime | None = None) -> int:
     """How many submissions `team` has left today; QuotaError when none."""
     now = now or datetime.now(timezone.utc)
-    left = daily_limit - used_today(read_entries(path), team, now)
+    left = remaining_today(path, team, daily_limit, now)
     if left <= 0:
         raise QuotaError(
             f"team {team!r} has used its {daily_limit} submissions for {day_of(now)} (a day is a UTC calendar day); "

@@ -294,13 +294,7 @@ def _serve(channel, stdin, stage: list[str]) -> None:
     # Here only the first batch is predicted: the scored logits come from the clean worker.
     images = images[: request.batch_size]
     total = len(images)
-    done, last = [0], [0.0]
-
-    def advance(n):
-        done[0] += n
-        if time.monotonic() - last[0] > 0.25 or done[0] == total:  # a few updates a second are enough
-            last[0] = time.monotonic()
-            emit({"event": "progress", "done": done[0], "total": total})
+    advance = _progress_emitter(emit, total)
 
     report, logits = analyse(sub, model, images, request.profile, request.batch_size, request.num_classes, snapshot, request.device, advance)
     from dataclasses import replace
@@ -321,6 +315,19 @@ def _serve(channel, stdin, stage: list[str]) -> None:
     if logits is not None:
         np.save(Path(request.outdir) / "logits.npy", logits)
     emit({"event": "done", "report": report.to_dict(), "logits": logits is not None})
+
+
+def _progress_emitter(emit, total: int):
+    """A callback counting predicted images; emits a progress event a few times a second."""
+    done, last = [0], [0.0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if time.monotonic() - last[0] > 0.25 or done[0] == total:
+            last[0] = time.monotonic()
+            emit({"event": "progress", "done": done[0], "total": total})
+
+    return advance
 
 
 def _recount(request: WorkerRequest, snapshot, emit, stage: list[str], stdin) -> None:
@@ -352,13 +359,7 @@ def _recount(request: WorkerRequest, snapshot, emit, stage: list[str], stdin) ->
     # the file is read as text only (the source scan); it is never imported here
     stub = Submission(Path(request.submission), inputs.get("team") or "", tuple(images.shape[2:]), None, False)
     total = len(images)
-    done, last = [0], [0.0]
-
-    def advance(n):
-        done[0] += n
-        if time.monotonic() - last[0] > 0.25 or done[0] == total:
-            last[0] = time.monotonic()
-            emit({"event": "progress", "done": done[0], "total": total})
+    advance = _progress_emitter(emit, total)
 
     report, logits = analyse(stub, model, images, request.profile, request.batch_size, request.num_classes, snapshot, request.device, advance)
 
