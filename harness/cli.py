@@ -62,9 +62,9 @@ def _progress(enabled: bool) -> Progress:
 
 def _ensure_data(cfg, show: bool) -> None:
     """Build the default competition on first use, with a spinner (a few seconds)."""
-    from harness.evaluate import ensure_dataset, needs_build
+    from harness.data import ensure_dataset, needs_build
 
-    if needs_build(cfg):
+    if needs_build(cfg.data_dir, cfg.builder):
         with err.status(f"building the default competition in {cfg.data_dir}", spinner="dots") if show else contextlib.nullcontext():
             ensure_dataset(cfg)
 
@@ -80,7 +80,7 @@ def _evaluation_json(result) -> dict:
         "f1": e.public_f1, "score": e.public_score, "macs_term": result.scores.public.macs_term,
         "f1_term": result.scores.public.f1_term, "reference_macs": e.ref_macs, "reference_f1": e.ref_f1,
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
-        "sandboxed": result.sandboxed, "seconds_per_image": result.report.seconds_per_image,
+        "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
         "notes": list(result.report.notes),
     }
 
@@ -158,36 +158,37 @@ def check(
     from harness.errors import WorkerError
     from harness.evaluate import check_submission
     from harness.render import check_report
+    from harness.sandbox import resolve_mode
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
     try:
         with _progress(not as_json) as progress:
             task = progress.add_task(f"checking {path.name}", total=None)
-            report = check_submission(path, cfg, device, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
+            result = check_submission(path, cfg, device, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
     except WorkerError as e:
         failed = e.stage if e.stage in ("contract", "weights_load", "transform") else "output"
         if as_json:
             _print_json({"passed": False, "macs": None, "params": None, "violations": [], "checks": {failed: False},
-                         "failure": e.failure, "error": e.message})
+                         "failure": e.failure, "error": e.message, "sandbox": resolve_mode(cfg.sandbox)})
             raise typer.Exit(code=1) from None
         raise
-    passed = all(report.checks.values())
+    report, passed = result.report, result.passed
     if as_json:
         d = report.to_dict()
         d["passed"] = passed
+        d["sandbox"] = result.sandbox
         d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
         d["macs_term"] = report.macs / cfg.reference.macs
         _print_json(d)
     else:
-        out.print(check_report(report, cfg, passed, layers))
+        out.print(check_report(report, cfg, passed, layers, result.sandbox))
     if not passed:
         raise typer.Exit(code=1)
 
 
 def _answer_key(cfg):
-    from harness.data import read_answer_key
-    from harness.evaluate import ensure_dataset
+    from harness.data import ensure_dataset, read_answer_key
 
     try:
         return read_answer_key(ensure_dataset(cfg))

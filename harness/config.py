@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.sandbox import POLICIES, SandboxPolicy
 from harness.scoring import Reference
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ class Competition:
     builder: str | None
     limits: Limits = field(default_factory=Limits)
     source: Path | None = None
+    sandbox: SandboxPolicy = "auto"
 
     @property
     def num_classes(self) -> int:
@@ -116,7 +118,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
     known = {
         "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
         "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
-        "builder", "timeout_s", "memory_mb",
+        "builder", "timeout_s", "memory_mb", "sandbox",
     }
     unknown = sorted(set(table) - known)
     if unknown:
@@ -150,6 +152,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
     builder = _get(table, "builder", str, None)
     if builder not in (None, "mnist"):
         raise ConfigError(f"[tool.harness] builder: unknown builder {builder!r} (known: mnist)")
+    sandbox = _get(table, "sandbox", str, "auto")
+    if sandbox not in POLICIES:
+        raise ConfigError(f"[tool.harness] sandbox: expected one of {', '.join(POLICIES)}, got {sandbox!r}")
     return Competition(
         name=_get(table, "name", str, "competition"),
         data_dir=(base / _get(table, "data", str, "data")).resolve(),
@@ -168,6 +173,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         builder=builder,
         limits=Limits(timeout_s=timeout, memory_mb=positive["memory_mb"]),
         source=source,
+        sandbox=sandbox,
     )
 
 

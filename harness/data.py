@@ -30,15 +30,13 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from harness.errors import DataError
+from harness.errors import DataError, SubmissionError
 from harness.fileio import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MANIFEST = "manifest.json"
 ANSWERS = "answers.csv"
 PARTS = ("public", "private")
-TRANSFORMED = "transformed.npy"
-"""What a worker writes after applying a submission's own transform, for the cache."""
 
 
 @dataclass(frozen=True)
@@ -197,16 +195,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
 
-def transformed_tensor_path(dataset: Dataset, input_size: tuple[int, int], submission_sha256: str) -> Path:
-    """Cache path of the held-out images under a submission's own `transform`.
-
-    Keyed by the submission file's hash as well: the pipeline is its code, and a cached
-    tensor is only ever reused for the very file that produced it.
-    """
-    key = hashlib.sha256(json.dumps([dataset.manifest_sha256, list(input_size), submission_sha256, "v1"]).encode()).hexdigest()[:24]
-    return cache_dir() / f"test-{input_size[0]}x{input_size[1]}-own-{key}.npy"
-
-
 def usable_tensor(path: Path, count: int, input_size: tuple[int, int]) -> bool:
     """True when `path` holds a readable N x 3 x H x W array for this split and size."""
     try:
@@ -219,26 +207,78 @@ def usable_tensor(path: Path, count: int, input_size: tuple[int, int]) -> bool:
 def cached_test_tensor(
     dataset: Dataset,
     input_size: tuple[int, int],
-    mean,
-    std,
+    pipeline: Callable,
+    pipeline_key: str,
     on_advance: Callable[[int], None] | None = None,
 ) -> tuple[Path, bool]:
-    """The held-out images under the default preprocessing, decoded once and cached.
+    """The held-out images under a preprocessing pipeline, decoded once and cached.
 
-    Keyed by (manifest sha256, input size, mean, std): a changed data set has a new
+    Keyed by (manifest sha256, input size, `pipeline_key`): a changed data set has a new
     manifest and so a new key. Returns (path of the .npy file, whether it was a hit).
     """
-    key = hashlib.sha256(
-        json.dumps([dataset.manifest_sha256, list(input_size), list(mean), list(std), "v1"]).encode()
-    ).hexdigest()[:24]
+    key = hashlib.sha256(json.dumps([dataset.manifest_sha256, list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
     path = cache_dir() / f"test-{input_size[0]}x{input_size[1]}-{key}.npy"
     if path.is_file() and usable_tensor(path, len(dataset.test_images), tuple(input_size)):
         return path, True  # (a damaged cache file fails the check and is rebuilt)
-    tensor = transform_images(dataset.test_images, default_transform(input_size, mean, std), on_advance)
+    tensor = transform_images(dataset.test_images, pipeline, on_advance)
     buffer = io.BytesIO()
     np.save(buffer, tensor)
     atomic_write(path, buffer.getvalue())
     return path, False
+
+
+def pipeline_key(transform: dict | None, mean, std) -> str:
+    """What identifies a preprocessing: the default's mean and std, or a submission's `A.to_dict`."""
+    return json.dumps(["default", list(mean), list(std)] if transform is None else transform, sort_keys=True)
+
+
+def rebuild_transform(transform: dict):
+    """A submission's own preprocessing, rebuilt here from its `A.to_dict` data.
+
+    Only albumentations' registered transforms can be rebuilt: nothing of the
+    submission's code crosses over. Raises SubmissionError saying what to use instead.
+    """
+    import warnings
+
+    import albumentations as A
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return A.from_dict(transform)
+    except Exception as e:
+        name = str(e).strip("'\"")[:80]
+        raise SubmissionError(
+            f"transform(input_size) cannot be rebuilt outside the submission's process ({type(e).__name__}: {name}); "
+            "use albumentations' own transforms (no A.Lambda, no custom classes)") from None
+
+
+def check_pipeline(pipeline: Callable, sample: np.ndarray, input_size: tuple[int, int]) -> str | None:
+    """Run a submission's preprocessing on one raw image; the reason when its output is unusable."""
+    try:
+        out = np.asarray(pipeline(image=sample)["image"])
+    except Exception as e:
+        return f"transform(input_size) pipeline raised {type(e).__name__}: {str(e)[:120]}"
+    if out.shape != (*input_size, 3):
+        return f"transform(input_size) produced shape {out.shape}; expected {(*input_size, 3)} (H x W x 3)"
+    if out.dtype != np.float32:
+        return f"transform(input_size) produced dtype {out.dtype}; expected float32 (include A.Normalize)"
+    return None
+
+
+def validation_images(dataset: Dataset, count: int) -> list[Path]:
+    """Up to `count` labelled validation images, taken in turn from each class (train/ if val/ is empty).
+
+    They stand in for the held-out images wherever submission code runs: same
+    preprocessing, same shape, nothing secret.
+    """
+    for part in ("val", "train"):
+        paths, labels = ensure_split(dataset.root, part, dataset.classes)
+        if paths:
+            per_class = [[p for p, y in zip(paths, labels) if y == c] for c in range(len(dataset.classes))]
+            in_turn = [group[i] for i in range(max(map(len, per_class))) for group in per_class if i < len(group)]
+            return in_turn[:count]
+    raise DataError(f"{dataset.root}: no labelled images in val/ or train/")
 
 
 # ---------------------------------------------------------------- the default competition
@@ -297,6 +337,18 @@ def build_mnist(root: Path, seed: int, val_fraction: float = 0.15, test_fraction
         writer.writerows(answers)
     write_manifest(root)
     return open_dataset(root, MNIST_CLASSES)
+
+
+def needs_build(root: Path, builder: str | None) -> bool:
+    """True when the configured data set is the built-in default and is not there yet."""
+    return builder == "mnist" and (not root.exists() or not any(root.iterdir()))
+
+
+def ensure_dataset(cfg) -> Dataset:
+    """Open the competition's data set, building the default one on first use."""
+    if needs_build(cfg.data_dir, cfg.builder):
+        return build_mnist(cfg.data_dir, cfg.split_seed)
+    return open_dataset(cfg.data_dir, cfg.classes)
 
 
 def ensure_split(root: Path, part: str, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:

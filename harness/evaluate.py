@@ -7,7 +7,7 @@ answer key here in the parent, append one row.
 Example:
     >>> cfg = load_config()
     >>> result = evaluate_submission(Path("submissions/team4.py"), cfg, Path("/tmp/lb.csv"))
-    >>> result.entry.public_score == result.public.total
+    >>> result.entry.public_score == result.scores.public.total
     True
 """
 from __future__ import annotations
@@ -24,15 +24,15 @@ import numpy as np
 from harness import data as data_mod
 
 from harness.config import Competition
-from harness.data import Dataset
-from harness.errors import DataError, QuotaError, RejectedError, SubmissionError, WorkerError
-from harness.fileio import atomic_write
+from harness.data import ensure_dataset
+from harness.errors import DataError, RejectedError, SubmissionError, WorkerError
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions, read_entries, remaining_today
 from harness.metrics import macro_f1
-from harness.report import ModelReport, Violation
+from harness.report import ModelReport
+from harness.sandbox import SandboxMode, resolve_mode
 from harness.scoring import Reference, Score, compute_score
+from harness.isolation import run_isolated
 from harness.submission import file_hashes
-from harness.worker import WorkerOutcome, WorkerRequest, new_outdir, run_worker
 
 ProgressFn = Callable[[int, int], None]
 
@@ -69,20 +69,7 @@ class EvaluationResult:
     report: ModelReport
     scores: PartScores
     remaining_today: int
-    sandboxed: bool
-
-
-def needs_build(cfg: Competition) -> bool:
-    """True when the configured data set is the built-in default and is not there yet."""
-    root = cfg.data_dir
-    return cfg.builder == "mnist" and (not root.exists() or not any(root.iterdir()))
-
-
-def ensure_dataset(cfg: Competition) -> Dataset:
-    """Open the competition's data set, building the default one on first use."""
-    if needs_build(cfg):
-        return data_mod.build_mnist(cfg.data_dir, cfg.split_seed)
-    return data_mod.open_dataset(cfg.data_dir, cfg.classes)
+    sandbox: SandboxMode
 
 
 def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, ref: Reference, private_ref_f1: float | None = None) -> PartScores:
@@ -92,126 +79,6 @@ def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, ref: Ref
     private_f1 = macro_f1(key.labels[key.private], predictions[key.private])
     private_ref = Reference(ref.macs, private_ref_f1 or ref.f1)
     return PartScores(public_f1, private_f1, compute_score(macs, public_f1, ref), compute_score(macs, private_f1, private_ref))
-
-
-def _inputs_for(dataset: Dataset, cfg: Competition, on_progress: ProgressFn | None, submission: Path):
-    """What the worker gets once it has said its input size: a cached tensor when there is one."""
-
-    def provide(loaded: dict) -> dict:
-        sample = str(dataset.test_images[0])
-        size = tuple(loaded["input_size"])
-        if loaded["has_transform"]:
-            own = data_mod.transformed_tensor_path(dataset, size, file_hashes(submission)[0])
-            if own.is_file() and data_mod.usable_tensor(own, len(dataset.test_images), size):
-                return {"tensor": str(own), "sample_image": sample}
-            return {"images": [str(p) for p in dataset.test_images], "sample_image": sample, "save_tensor": True}
-        total = len(dataset.test_images)
-        done = [0]
-
-        def advance(n):
-            done[0] += n
-            if on_progress:
-                on_progress(done[0], total)
-
-        path, _hit = data_mod.cached_test_tensor(dataset, size, cfg.mean, cfg.std, advance)
-        return {"tensor": str(path), "sample_image": None}
-
-    return provide
-
-
-def run_isolated(
-    path: Path, mode: str, cfg: Competition, dataset: Dataset, team: str | None, device: str,
-    provide: Callable[[dict], dict] | None = None, on_progress: ProgressFn | None = None,
-    hidden: tuple[Path, ...] = (),
-) -> WorkerOutcome:
-    """Run a submission with the competition's limits, in two isolated workers.
-
-    The first imports the submission: contract, static checks, the verifier on one
-    batch, ptflops' count, and an export of the model as a code-free graph. The second
-    never runs submission code: it rebuilds the model from that graph, counts it with
-    ptflops, verifies it and predicts every test image. Its count and its logits are
-    the ones scored; the two counts must agree.
-    """
-    import shutil
-    import threading
-
-    provide = provide or _inputs_for(dataset, cfg, on_progress, Path(path))
-    given: dict = {}
-
-    def remember(loaded: dict) -> dict:
-        given.update(provide(loaded))
-        return given
-
-    limits = {"memory_mb": cfg.limits.memory_mb}
-    secret = {"hidden": [dataset.root / data_mod.ANSWERS, *hidden], "hidden_dirs": [dataset.root]}
-    source_dir = Path(path).resolve().parent
-    first_dir, clean_dir = new_outdir(), new_outdir()
-    graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
-
-    def clean_worker() -> None:  # starts now, imports torch while the first worker runs
-        def inputs(_ready: dict) -> dict:
-            graph_ready.wait()
-            return recount_inputs
-
-        request = WorkerRequest(mode="recount", submission=str(Path(path).resolve()), team=team, profile=cfg.profile,
-                                batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=clean_dir)
-        try:
-            clean_result["outcome"] = run_worker(
-                request, inputs, readable=[source_dir, Path(first_dir), data_mod.cache_dir()], on_progress=on_progress,
-                timeout_s=2 * cfg.limits.timeout_s, **limits, **secret)
-        except WorkerError as e:
-            clean_result["error"] = e
-
-    thread = threading.Thread(target=clean_worker, daemon=True)
-    thread.start()
-    try:
-        request = WorkerRequest(mode=mode, submission=str(Path(path).resolve()), team=team, profile=cfg.profile,
-                                batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=first_dir)
-        first = run_worker(request, remember, readable=[source_dir, dataset.root / "test", data_mod.cache_dir()],
-                           on_progress=None, timeout_s=cfg.limits.timeout_s, **limits, **secret)
-        tensor = given.get("tensor")
-        transformed = Path(first_dir) / data_mod.TRANSFORMED
-        if transformed.is_file():
-            own = data_mod.transformed_tensor_path(dataset, first.report.input_size, file_hashes(Path(path))[0])
-            if data_mod.usable_tensor(transformed, len(dataset.test_images), first.report.input_size):
-                atomic_write(own, transformed.read_bytes())
-                tensor = str(own)
-        if first.report.violations:
-            return replace(first, logits=None)  # rejected: nothing of it is ever scored
-        if tensor is None:
-            raise WorkerError("crashed", "the worker finished without asking for the test images")
-        recount_inputs.update(graph_dir=first_dir, tensor=tensor, team=first.report.team)
-        graph_ready.set()
-        thread.join()
-        if "error" in clean_result:
-            e = clean_result["error"]
-            if e.stage != "recount" or e.failure not in ("crashed", "invalid_output"):
-                raise e
-            problem = Violation("<model>", "graph", "recount", 0, f"cannot be recounted from its exported graph: {e.message}")
-            return replace(first, logits=None, report=replace(first.report, violations=first.report.violations + (problem,)))
-        clean = clean_result["outcome"]
-        return replace(clean, report=merge_reports(first.report, clean.report))
-    finally:
-        graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
-        shutil.rmtree(first_dir, ignore_errors=True)
-        shutil.rmtree(clean_dir, ignore_errors=True)
-
-
-def merge_reports(first: ModelReport, clean: ModelReport) -> ModelReport:
-    """The clean recount's count and findings, with what only the submission's own process can tell."""
-    violations = list(dict.fromkeys(first.violations + clean.violations))
-    if first.macs != clean.macs and not violations:
-        violations.append(Violation(
-            "<model>", "report", "recount", abs(first.macs - clean.macs),
-            f"its own process reported {first.macs:,} MACs but the clean recount of its exported graph finds {clean.macs:,}"))
-    checks, reasons = dict(first.checks), dict(first.check_reasons)
-    if checks:
-        checks["clean_recount"] = first.macs == clean.macs and not clean.violations
-        if not checks["clean_recount"]:
-            reasons["clean_recount"] = f"{first.macs:,} MACs in its own process, {clean.macs:,} in the clean recount"
-    return replace(clean, team=first.team, input_size=first.input_size, weights_bytes=first.weights_bytes,
-                   sparsity=first.sparsity, notes=first.notes, checks=checks, check_reasons=reasons,
-                   violations=tuple(violations))
 
 
 def _base_entry(path: Path, team: str, cfg: Competition, now: datetime) -> Entry:
@@ -251,27 +118,24 @@ def evaluate_submission(
         raise SubmissionError(f"submission not found: {path}")
     if path.suffix != ".py":
         raise SubmissionError(f"{path}: a submission is a .py file")
+    resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
     read_entries(leaderboard)  # a damaged board is reported before any work is done
     dataset = ensure_dataset(cfg)
     key = data_mod.read_answer_key(dataset)
     now = now or datetime.now(timezone.utc)
     if team:
         check_quota(leaderboard, team, cfg.daily_limit, now)
-    resolved_team = [team or path.stem]
-    provide_default = _inputs_for(dataset, cfg, on_progress, path)
+    base = _base_entry(path, team or path.stem, cfg, now)
+    known = {"team": base.team}
 
-    def provide(loaded: dict) -> dict:
-        resolved_team[0] = team or loaded["team"]
-        check_quota(leaderboard, resolved_team[0], cfg.daily_limit, now)
-        return provide_default(loaded)
+    def on_loaded(loaded) -> None:
+        known["team"] = team or loaded.team
+        check_quota(leaderboard, known["team"], cfg.daily_limit, now)
 
-    base = _base_entry(path, resolved_team[0], cfg, now)
     try:
-        outcome = run_isolated(path, "evaluate", cfg, dataset, team, device, provide, on_progress, hidden=(Path(leaderboard).resolve(),))
-    except QuotaError:
-        raise
+        outcome = run_isolated(path, "evaluate", cfg, dataset, team, device, on_loaded, on_progress)
     except WorkerError as e:
-        append_entry(leaderboard, replace(base, team=resolved_team[0], failure=e.failure, message=e.message))
+        append_entry(leaderboard, replace(base, team=known["team"], failure=e.failure, message=e.message))
         raise
     report = outcome.report
     base = replace(base, team=report.team, input_size=f"{report.input_size[0]}x{report.input_size[1]}", macs=report.macs,
@@ -291,10 +155,22 @@ def evaluate_submission(
     )
     entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit)
     remaining = remaining_today(leaderboard, entry.team, cfg.daily_limit, now)
-    return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandboxed=outcome.sandboxed)
+    return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandbox=outcome.sandbox)
 
 
-def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progress: ProgressFn | None = None) -> ModelReport:
+@dataclass(frozen=True)
+class CheckResult:
+    """What `harness check` found, and the sandbox it ran in."""
+
+    report: ModelReport
+    sandbox: SandboxMode
+
+    @property
+    def passed(self) -> bool:
+        return all(self.report.checks.values())
+
+
+def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progress: ProgressFn | None = None) -> CheckResult:
     """Everything `evaluate` would say, without labels and without a row.
 
     Runs in the worker on the held-out images (never their labels). Returns the
@@ -303,12 +179,13 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
     path = Path(path)
     if not path.is_file():
         raise SubmissionError(f"submission not found: {path}")
+    resolve_mode(cfg.sandbox)
     dataset = ensure_dataset(cfg)
     outcome = run_isolated(path, "check", cfg, dataset, None, device, on_progress=on_progress)
     report = outcome.report
     checks = dict(report.checks)
     checks["verifier"] = not report.violations
-    return replace(report, checks=checks)
+    return CheckResult(replace(report, checks=checks), outcome.sandbox)
 
 
 @dataclass(frozen=True)

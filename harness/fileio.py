@@ -17,6 +17,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o644)  # readable like any file the user writes (mkstemp makes it private)
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

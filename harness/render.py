@@ -38,13 +38,16 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
     table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
     notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
-    if not result.sandboxed:
-        notes.append("the worker ran without a sandbox (install bubblewrap for one)")
+    if result.sandbox == "none":
+        notes.append(UNSANDBOXED)
     notes += list(result.report.notes)
     return Panel(Group(table, Text("\n".join(notes), style="dim")), title=f"{e.team}: {e.submission}", subtitle=cfg.config_id)
 
 
-def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False) -> Group:
+UNSANDBOXED = "the workers ran WITHOUT a sandbox: the submission could read this machine (install bubblewrap)"
+
+
+def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False, sandbox: str = "bwrap") -> Group:
     """One line per check, the violations, the MACs and the projected MACs term."""
     parts = []
     table = Table(show_header=False, box=None)
@@ -54,6 +57,7 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
             reason = f"{len(report.violations)} violation(s), below"
         table.add_row(Text("pass", style="green") if ok else Text("FAIL", style="bold red"), name, reason)
     table.add_row(Text("info", style="cyan"), "seconds per image", f"{report.seconds_per_image * 1000:.3f} ms")
+    table.add_row(Text("info", style="cyan"), "sandbox", "bubblewrap" if sandbox == "bwrap" else Text(UNSANDBOXED, style="yellow"))
     parts.append(table)
     for v in report.violations:
         macs = f" [{v.uncounted_macs:,} uncounted MACs]" if v.uncounted_macs else ""

@@ -70,6 +70,20 @@ def invoke(runner):
     return run
 
 
+@pytest.fixture
+def twin_of_team4(tmp_path):
+    """team4's file and weights copied under another name, with extra code appended."""
+    import shutil
+
+    def make(name: str, extra: str = "") -> Path:
+        shutil.copy(ROOT / "submissions" / "team4.pt", tmp_path / f"{name}.pt")
+        source = (ROOT / "submissions" / "team4.py").read_text().replace('TEAM = "team4"', f'TEAM = "{name}"')
+        (tmp_path / f"{name}.py").write_text(source + "\n" + extra)
+        return tmp_path / f"{name}.py"
+
+    return make
+
+
 def json_of(text: str) -> dict:
     return json.loads(text[text.index("{"): text.rindex("}") + 1])
 

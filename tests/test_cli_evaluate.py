@@ -84,17 +84,28 @@ def test_missing_file_writes_nothing_at_all(invoke, tmp_path):
     assert not lb.exists()
 
 
-def test_custom_transform_is_used(invoke, tmp_path):
+CUSTOM_TRANSFORM = """
+import albumentations as A
+
+
+def transform(input_size):
+    return A.Compose([A.Resize(*input_size), A.Normalize(mean=(0.1307,) * 3, std=(0.3081,) * 3, max_pixel_value=255.0)])
+"""
+
+
+def test_custom_transform_is_used(invoke, tmp_path, twin_of_team4):
     lb = tmp_path / "lb.csv"
-    result = invoke("evaluate", BROKEN / "custom_transform.py", "--leaderboard", lb, "--json")
+    custom = twin_of_team4("custom", CUSTOM_TRANSFORM)
+    cache = Path(os.environ["HARNESS_CACHE"])
+    before = set(cache.glob("test-28x28-*.npy"))
+    result = invoke("evaluate", custom, "--leaderboard", lb, "--json")
     assert result.exit_code == 0, result.output
+    (cached,) = set(cache.glob("test-28x28-*.npy")) - before  # its own preprocessing, applied here, cached
     plain = invoke("evaluate", ROOT / "submissions" / "team4.py", "--leaderboard", lb, "--json")
     # the same model with the same preprocessing written by hand gets the same F1
     assert json_of(result.output)["f1"] == pytest.approx(json_of(plain.output)["f1"], abs=1e-9)
-    # its own preprocessing is cached for this very file, and the cached tensor scores the same
-    (cached,) = Path(os.environ["HARNESS_CACHE"]).glob("test-28x28-own-*.npy")
     stamp = cached.stat().st_mtime_ns
-    again = invoke("evaluate", BROKEN / "custom_transform.py", "--leaderboard", lb, "--json")
+    again = invoke("evaluate", custom, "--leaderboard", lb, "--json")
     assert again.exit_code == 0 and json_of(again.output)["f1"] == json_of(result.output)["f1"]
     assert cached.stat().st_mtime_ns == stamp
 

@@ -12,7 +12,7 @@ from conftest import json_of
 from harness.errors import LeaderboardError
 from harness.evaluate import _base_entry
 from harness.leaderboard import append_entry, read_entries
-from harness.worker import sandbox_available
+from harness.sandbox import bwrap_available as sandbox_available
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -39,16 +39,25 @@ def test_memory_limit(invoke, write_config, tmp_path):
     assert read_entries(lb)[0].failure == "out_of_memory"
 
 
+HOSTILE_HEADER = """
+import sklearn.metrics
+sklearn.metrics.f1_score = lambda *args, **kwargs: 1.0
+try:
+    with open({board!r}, "a") as f:
+        f.write("999,2026-01-01T00:00:00+00:00,hostile,scored,,,x,x,x,28x28,1,1,2021,{{}},1.0,1.0,-9,-9,1,1,x,x,,,,,,,\\n")
+except OSError:
+    pass
+"""
+
+
 @needs_sandbox
-def test_a_hostile_submission_changes_neither_its_score_nor_the_board(invoke, tmp_path, monkeypatch, cfg):
+def test_a_hostile_submission_changes_neither_its_score_nor_the_board(invoke, tmp_path, twin_of_team4):
     lb = tmp_path / "lb.csv"
     honest = invoke("evaluate", ROOT / "submissions" / "team4.py", "--leaderboard", lb, "--json")
     assert honest.exit_code == 0
     before = lb.read_text()
-    monkeypatch.setenv("HOSTILE_LEADERBOARD", str(lb))
-    monkeypatch.setenv("HOSTILE_ANSWERS", str(cfg.data_dir / "answers.csv"))
-    hostile = invoke("evaluate", BROKEN / "hostile.py", "--leaderboard", lb, "--json")
-    assert hostile.exit_code == 0, hostile.output  # reading the answer key found it empty: the sandbox hid it
+    hostile = invoke("evaluate", twin_of_team4("hostile", HOSTILE_HEADER.format(board=str(lb))), "--leaderboard", lb, "--json")
+    assert hostile.exit_code == 0, hostile.output
     d, h = json_of(honest.output), json_of(hostile.output)
     assert h["f1"] == pytest.approx(d["f1"]) and h["score"] == pytest.approx(d["score"]) and h["f1"] < 1.0
     assert lb.read_text().startswith(before)
@@ -163,10 +172,3 @@ def test_missing_data_directory_is_a_clear_error(invoke, write_config, tmp_path)
     result = invoke("evaluate", ROOT / "submissions" / "team4.py", "--leaderboard", tmp_path / "lb.csv",
                     "--config", write_config(data=str(tmp_path / "nowhere"), builder=None))
     assert result.exit_code == 4 and "data directory not found" in result.output
-
-
-def test_the_worker_never_receives_labels():
-    from harness.worker import WorkerRequest
-
-    assert not {"labels", "answers", "key"} & set(WorkerRequest.__dataclass_fields__)
-    assert os.environ.get("HARNESS_CACHE")

@@ -1,0 +1,183 @@
+"""Two workers per submission, and who sees what.
+
+- The first worker imports the submission. It sees the submission's own files and a
+  private scratch folder; it gets *validation* images, preprocessed here in the
+  parent (its own `transform` crosses over as `A.to_dict` data). It checks the
+  contract, counts and verifies on them, and exports the model as a code-free graph.
+- The clean worker never runs submission code. It sees the exported graph, the
+  submission's source (read as text for the source scan) and the held-out images:
+  it rebuilds the model with real torch.nn layers, counts, verifies and predicts.
+  Its count and its logits are the ones scored; the two counts must agree.
+- The parent holds the answer key; no worker ever gets it.
+
+Usage:
+    outcome = run_isolated(Path("submissions/team4.py"), "evaluate", cfg, dataset, None, "cpu")
+    outcome.report.macs, outcome.logits.shape      # (191336, (554, 9))
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from harness import data as data_mod
+from harness.config import Competition
+from harness.data import Dataset
+from harness.errors import SubmissionError, WorkerError
+from harness.protocol import Loaded, WorkerMode, WorkerRequest
+from harness.report import ModelReport, Violation
+from harness.sandbox import SandboxMode, resolve_mode
+from harness.worker import INPUTS, WorkerLimits, WorkerOutcome, new_outdir, run_worker
+
+ProgressFn = Callable[[int, int], None]
+TEST_TENSOR = "test.npy"
+
+
+def submission_files(path: Path) -> list[Path]:
+    """The files a submission's worker may read: the file and the same-stem files beside it."""
+    path = Path(path).resolve()
+    return sorted({path, *(p for p in path.parent.glob(f"{path.stem}.*") if p.is_file())})
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the parent made of a `loaded` message: the inputs of both workers."""
+
+    validation: Path
+    test: Path
+    transform_problem: str | None
+
+
+def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: Dataset, outdir: Path,
+                   on_progress: ProgressFn | None = None) -> Prepared:
+    """Preprocess validation images for the first worker and the held-out ones for the clean worker.
+
+    A submission's own preprocessing is rebuilt from its `A.to_dict` data and checked on
+    one image; in evaluate mode a problem with it is a failure, in check mode a failed
+    check (the default preprocessing stands in, so that the other checks still run).
+    """
+    size = loaded.input_size
+    problem, pipeline = loaded.transform_problem, None
+    if loaded.transform is not None and problem is None:
+        try:
+            pipeline = data_mod.rebuild_transform(loaded.transform)
+        except SubmissionError as e:
+            problem = e.message
+    samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
+    if pipeline is not None:
+        problem = data_mod.check_pipeline(pipeline, data_mod.load_image(samples[0]), size)
+    if problem and mode != "check":
+        raise WorkerError("invalid_output", problem, "transform")
+    transform = loaded.transform if pipeline is not None and not problem else None
+    if transform is None:
+        pipeline = data_mod.default_transform(size, cfg.mean, cfg.std)
+    validation = outdir / INPUTS
+    np.save(validation, data_mod.transform_images(samples, pipeline))
+    os.chmod(validation, 0o644)
+    done = {"n": 0}
+
+    def advance(n: int) -> None:
+        done["n"] += n
+        if on_progress:
+            on_progress(done["n"], len(dataset.test_images))
+
+    test, _hit = data_mod.cached_test_tensor(dataset, size, pipeline, data_mod.pipeline_key(transform, cfg.mean, cfg.std), advance)
+    return Prepared(validation=validation, test=test, transform_problem=problem)
+
+
+def _hand_over(source: Path, folder: Path) -> Path:
+    """Put a file in a worker's own folder (a hard link when possible)."""
+    target = folder / source.name
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    os.chmod(target, 0o644)
+    return target
+
+
+def run_isolated(
+    path: Path, mode: WorkerMode, cfg: Competition, dataset: Dataset, team: str | None, device: str,
+    on_loaded: Callable[[Loaded], None] | None = None, on_progress: ProgressFn | None = None,
+) -> WorkerOutcome:
+    """Run a submission in two isolated workers under the competition's limits (module docstring).
+
+    `on_loaded(loaded)` runs as soon as the submission's contract is known (the quota
+    check of `evaluate`); raising there stops everything.
+    """
+    sandbox: SandboxMode = resolve_mode(cfg.sandbox)
+    path = Path(path).resolve()
+    first_dir, clean_dir = new_outdir(sandbox), new_outdir(sandbox)
+    limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb)
+    graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
+    prepared: dict[str, Prepared] = {}
+
+    def request(worker_mode: WorkerMode, outdir: Path) -> WorkerRequest:
+        return WorkerRequest(mode=worker_mode, submission=str(path), team=team, profile=cfg.profile, batch_size=cfg.batch_size,
+                             num_classes=cfg.num_classes, device=device, outdir=str(outdir))
+
+    def clean_worker() -> None:  # starts now, imports torch while the first worker runs
+        def inputs(_ready) -> dict:
+            graph_ready.wait()
+            return recount_inputs
+
+        try:
+            clean_result["outcome"] = run_worker(
+                request("recount", clean_dir), inputs, WorkerLimits(2 * limits.timeout_s, limits.memory_mb), sandbox,
+                readable=[path, first_dir], writable=[clean_dir], on_progress=on_progress)
+        except WorkerError as e:
+            clean_result["error"] = e
+
+    def provide(loaded: Loaded) -> dict:
+        if on_loaded:
+            on_loaded(loaded)
+        prepared["inputs"] = prepare_inputs(loaded, mode, cfg, dataset, first_dir, on_progress)
+        return {"tensor": str(prepared["inputs"].validation), "transform_problem": prepared["inputs"].transform_problem}
+
+    thread = threading.Thread(target=clean_worker, daemon=True)
+    thread.start()
+    try:
+        first = run_worker(request(mode, first_dir), provide, limits, sandbox, readable=submission_files(path),
+                           writable=[first_dir])
+        if first.report.violations:
+            return replace(first, logits=None)  # rejected: nothing of it is ever scored
+        if "inputs" not in prepared:
+            raise WorkerError("crashed", "the worker finished without asking for its inputs")
+        test = _hand_over(prepared["inputs"].test, clean_dir)
+        recount_inputs.update(graph_dir=str(first_dir), tensor=str(test), team=first.report.team)
+        graph_ready.set()
+        thread.join()
+        if "error" in clean_result:
+            e = clean_result["error"]
+            if e.stage != "recount" or e.failure not in ("crashed", "invalid_output"):
+                raise e
+            problem = Violation("<model>", "graph", "recount", 0, f"cannot be recounted from its exported graph: {e.message}")
+            return replace(first, logits=None, report=replace(first.report, violations=first.report.violations + (problem,)))
+        clean = clean_result["outcome"]
+        return replace(clean, report=merge_reports(first.report, clean.report))
+    finally:
+        graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
+        shutil.rmtree(first_dir, ignore_errors=True)
+        shutil.rmtree(clean_dir, ignore_errors=True)
+
+
+def merge_reports(first: ModelReport, clean: ModelReport) -> ModelReport:
+    """The clean recount's count and findings, with what only the submission's own process can tell."""
+    violations = list(dict.fromkeys(first.violations + clean.violations))
+    if first.macs != clean.macs and not violations:
+        violations.append(Violation(
+            "<model>", "report", "recount", abs(first.macs - clean.macs),
+            f"its own process reported {first.macs:,} MACs but the clean recount of its exported graph finds {clean.macs:,}"))
+    checks, reasons = dict(first.checks), dict(first.check_reasons)
+    if checks:
+        checks["clean_recount"] = first.macs == clean.macs and not clean.violations
+        if not checks["clean_recount"]:
+            reasons["clean_recount"] = f"{first.macs:,} MACs in its own process, {clean.macs:,} in the clean recount"
+    return replace(clean, team=first.team, input_size=first.input_size, weights_bytes=first.weights_bytes,
+                   sparsity=first.sparsity, notes=first.notes, checks=checks, check_reasons=reasons,
+                   violations=tuple(violations))
