@@ -70,7 +70,7 @@ def main() -> None:
     import torch
 
     from harness.config import load_config
-    from harness.data import cached_test_tensor, open_dataset
+    from harness.data import cached_test_tensor, default_transform, open_dataset, pipeline_key
     from harness.inspection import analyse, prepare_model
     from harness.submission import load_submission
     from harness.verify import Snapshot
@@ -96,7 +96,8 @@ def main() -> None:
     sub = load_submission(args.submission)
 
     t0 = time.perf_counter()
-    tensor_path, hit = cached_test_tensor(dataset, sub.input_size, cfg.mean, cfg.std)
+    tensor_path, hit = cached_test_tensor(dataset, sub.input_size, default_transform(sub.input_size, cfg.mean, cfg.std),
+                                         pipeline_key(None, cfg.mean, cfg.std))
     cold = time.perf_counter() - t0
     assert not hit
     images = np.load(tensor_path, mmap_mode="r")  # what the worker reads
@@ -147,7 +148,7 @@ def main() -> None:
 
     print(f"\nsubmission: {args.submission.relative_to(ROOT)}, {result['macs']:,} MACs, batch {cfg.batch_size}, "
           f"{torch.get_num_threads()} threads, best of {args.repeats} interleaved runs"
-          f"{', sandboxed' if result['sandboxed'] else ', no sandbox'}")
+          f"{', sandboxed' if result['sandbox'] == 'bwrap' else ', no sandbox'}")
     print(f"cold decode into the cache      {args.images / cold:10,.0f} images/s ({cold:.2f} s)")
     print(f"bare inference loop             {bare:10.2f} s ({args.images / bare:,.0f} images/s)")
     print(f"evaluate prediction (traced)    {traced:10.2f} s  -> {traced / bare:.2f}x bare inference")

@@ -1,8 +1,10 @@
 """Hostile: at import, it writes a forged 'done' report (1 MAC, no violations) to every
-open descriptor, hoping to reach the harness's private channel; the real model is team4's."""
+open descriptor, hoping to reach the harness's private channel; the real model is team4's architecture."""
 import json
 import os
-from pathlib import Path
+
+import torch
+from torch import nn
 
 INPUT_SIZE = (28, 28)
 TEAM = "forger"
@@ -17,11 +19,21 @@ for _fd in range(3, 64):
     except OSError:
         pass
 
-_spec = __import__("importlib.util").util.spec_from_file_location(
-    "team4_copy", Path(__file__).resolve().parent.parent.parent / "submissions" / "team4.py")
-_team4 = __import__("importlib.util").util.module_from_spec(_spec)
-_spec.loader.exec_module(_team4)
+
+def separable(c_in, c_out):
+    return [nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False), nn.BatchNorm2d(c_in), nn.ReLU(inplace=True),
+            nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+def team4_model():
+    """team4's architecture (seeded random weights: a forger needs no good weights)."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+        *separable(8, 24), nn.MaxPool2d(2), *separable(24, 48),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(48, 9),
+    ).eval()
 
 
 def build_model():
-    return _team4.build_model()
+    return team4_model()
