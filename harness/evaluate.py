@@ -94,6 +94,9 @@ def _base_entry(path: Path, team: str, cfg: Competition, now: datetime) -> Entry
 
 
 def rejection_message(report: ModelReport) -> str:
+    """One line for a rejected model: its first finding, and how many more there are."""
+    if not report.violations:
+        return "the worker returned no logits"
     first = report.violations[0]
     more = f" (and {len(report.violations) - 1} more; run `harness check` for all)" if len(report.violations) > 1 else ""
     return f"rejected by the verifier: {first}{more}"
@@ -141,7 +144,7 @@ def evaluate_submission(
     base = replace(base, team=report.team, input_size=f"{report.input_size[0]}x{report.input_size[1]}", macs=report.macs,
                    params=report.params, profile_macs=json.dumps(report.profile_macs, sort_keys=True))
     if report.violations or outcome.logits is None:
-        message = rejection_message(report) if report.violations else "the worker returned no logits"
+        message = rejection_message(report)
         append_entry(leaderboard, replace(base, failure="rejected", message=message))
         raise RejectedError(message)
     if len(outcome.logits) != len(key.labels):

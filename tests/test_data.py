@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.data import build_mnist, cached_test_tensor, ensure_split, mnist_class_counts, open_dataset, read_answer_key
+from harness.data import build_mnist, default_transform, ensure_split, pipeline_key, validation_images, mnist_class_counts, open_dataset, read_answer_key
 from harness.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +67,12 @@ def test_missing_class_folder_is_named(built, tmp_path):
         open_dataset(copy, built.classes)
 
 
+def cached_test_tensor(dataset, size, mean, std):
+    from harness.data import cached_test_tensor as cached
+
+    return cached(dataset, size, default_transform(size, mean, std), pipeline_key(None, mean, std))
+
+
 def test_cache_is_built_once_and_keyed_by_size(built):
     path, hit = cached_test_tensor(built, (16, 16), [0.5] * 3, [0.5] * 3)
     assert not hit and np.load(path).shape == (len(built.test_images), 3, 16, 16)
@@ -74,6 +80,18 @@ def test_cache_is_built_once_and_keyed_by_size(built):
     assert hit and again == path
     other, hit = cached_test_tensor(built, (20, 20), [0.5] * 3, [0.5] * 3)
     assert not hit and other != path
+
+
+def test_cache_is_keyed_by_the_preprocessing(built):
+    default, _ = cached_test_tensor(built, (16, 16), [0.5] * 3, [0.5] * 3)
+    other, hit = cached_test_tensor(built, (16, 16), [0.4] * 3, [0.5] * 3)
+    assert not hit and other != default
+
+
+def test_validation_images_stand_in_for_the_test_images_class_by_class(built):
+    sample = validation_images(built, 18)
+    assert [p.parent.name for p in sample[:9]] == list(built.classes) and len(sample) == 18
+    assert all(p.parent.parent.name == "val" for p in sample)
 
 
 def test_grayscale_becomes_three_equal_channels(built):
