@@ -107,8 +107,8 @@ def _fit(columns: dict[str, list[str]], width: int | None, team_min: int) -> lis
     """The columns that fit in `width` characters, dropping by BOARD_DROP_ORDER."""
     kept = list(columns)
 
-    def needed() -> int:  # SIMPLE_HEAVY: one space of padding each side, one separator between columns
-        return sum(max(len(c), team_min if c == "team" else 0, *(len(v) for v in columns[c])) + 2 for c in kept) + len(kept) - 1
+    def needed() -> int:  # SIMPLE_HEAVY: one space of padding each side of a cell, a separator between columns and at each edge
+        return sum(max(len(c), team_min if c == "team" else 0, *(len(v) for v in columns[c])) + 2 for c in kept) + len(kept) + 1
 
     for name in BOARD_DROP_ORDER:
         if width is None or needed() <= width:
