@@ -66,10 +66,11 @@ def _config(path: Path | None):
     return load_config(path)
 
 
-def _competition(cfg, needs_data: bool = True) -> str:
+def _competition(cfg, needs_data: bool = True, show: bool = True) -> str:
     """The competition's identity (name@hash of manifest and answer key), announced in one dim line.
 
-    Without a data set yet (`needs_data=False`), the name alone.
+    Without a data set yet (`needs_data=False`), the name alone. With --json (`show=False`)
+    it goes only into the JSON's `competition` field.
     """
     from harness.data import competition_identity
 
@@ -79,7 +80,8 @@ def _competition(cfg, needs_data: bool = True) -> str:
         if needs_data:
             raise
         identity = cfg.name
-    err.print(Text(f"competition {identity} (config {cfg.source})", style="dim"))
+    if show:
+        err.print(Text(f"competition {identity} (config {cfg.source})", style="dim"))
     return identity
 
 
@@ -135,7 +137,7 @@ def evaluate(
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
-    _competition(cfg)
+    _competition(cfg, show=not as_json)
     if len(paths) > 1 and team:
         raise HarnessError("--team applies to one submission; set TEAM in each file instead")
     if len(paths) == 1:
@@ -193,7 +195,7 @@ def check(
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
-    identity = _competition(cfg)
+    identity = _competition(cfg, show=not as_json)
     try:
         with _progress(not as_json) as progress:
             task = progress.add_task(f"checking {path.name}", total=None)
@@ -258,9 +260,11 @@ def leaderboard_cmd(
     if private:
         check_reveal(cfg, datetime.now(timezone.utc), reveal)
     _ensure_data(cfg, not as_json)
-    identity = _competition(cfg)
+    identity = _competition(cfg, show=not as_json)
     entries = read_entries(leaderboard)
-    _note_older_rows(check_competition(entries, identity, leaderboard, cfg.source), leaderboard, cfg)
+    older = check_competition(entries, identity, leaderboard, cfg.source)
+    if not as_json:
+        _note_older_rows(older, leaderboard, cfg)
     if show_all:
         rows = [{k: v for k, v in e.__dict__.items() if k != "predictions" and (private or not k.startswith(("private", "original_private")))} for e in entries]
         if as_json:
@@ -338,7 +342,7 @@ def history_cmd(
     from harness.render import history_table
 
     cfg = _config(config)
-    identity = _competition(cfg)
+    identity = _competition(cfg, show=not as_json)
     entries = read_entries(leaderboard)
     check_competition(entries, identity, leaderboard, cfg.source)
     rows = history(entries, team)
@@ -457,7 +461,7 @@ def data_verify(config: ConfigOpt = None, as_json: JsonOpt = False):
     from harness.errors import DataError
 
     cfg = _config(config)
-    identity = _competition(cfg, needs_data=False)
+    identity = _competition(cfg, needs_data=False, show=not as_json)
     problems = dataset_problems(cfg.data_dir, cfg.classes)
     if as_json:
         _print_json({"competition": identity, "data": str(cfg.data_dir), "intact": not problems, "problems": problems})

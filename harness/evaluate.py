@@ -5,7 +5,7 @@ the isolated worker (count, verify, predict), score the logits against the
 answer key here in the parent, append one row.
 
 Example:
-    >>> cfg = load_config()
+    >>> cfg = load_config(Path("pyproject.toml"))
     >>> result = evaluate_submission(Path("submissions/team4.py"), cfg, Path("/tmp/lb.csv"))
     >>> result.entry.public_score == result.public.total
     True
