@@ -130,6 +130,8 @@ def competition_identity(name: str, root: Path) -> str:
     Every leaderboard row records it, so rows of two competitions never mix.
     """
     root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data directory not found: {root} ([tool.harness] data)")
     digest = hashlib.sha256()
     for file in (root / MANIFEST, root / ANSWERS):
         if not file.is_file():
