@@ -299,3 +299,22 @@ def test_output_without_negative_zero_and_help_showing_the_table(invoke):
 
     assert _fmt(-0.00001) == "0.0000" and _fmt(-0.25) == "-0.2500"
     assert "[tool.harness]" in invoke("evaluate", "--help").output
+
+
+def test_the_team_is_read_without_importing_when_the_file_says_it_literally(tmp_path):
+    from harness.rules import declared_team
+
+    cases = {"literal.py": 'TEAM = "alpha"\n', "stem.py": "INPUT_SIZE = (8, 8)\n",
+             "computed.py": 'import os\nTEAM = os.environ.get("X", "a")\n', "twice.py": 'TEAM = "a"\nif True:\n    TEAM = "b"\n'}
+    for name, code in cases.items():
+        (tmp_path / name).write_text(code)
+    assert [declared_team(tmp_path / n) for n in cases] == ["alpha", "stem", None, None]
+
+
+def test_before_start_evaluate_refuses_with_the_time(competition, invoke, tmp_path):
+    config = _config_with(competition, tmp_path, start="2999-01-01T00:00:00Z")
+    result = invoke("evaluate", competition / "reference.py", "-l", tmp_path / "lb.csv", "--config", config)
+    assert result.exit_code == 7 and "opens at 2999-01-01 00:00:00 UTC" in result.output and not (tmp_path / "lb.csv").exists()
+    bad = _config_with(competition, tmp_path, end='"next friday"')
+    result = invoke("leaderboard", "-l", tmp_path / "lb.csv", "--config", bad)
+    assert result.exit_code == 3 and "[tool.harness] end: expected a UTC time" in result.output
