@@ -72,6 +72,23 @@ def _readme_submission(folder: Path, team: str, classes: int) -> Path:
     return path
 
 
+def _reference_as(comp: Path, folder: Path, team: str) -> Path:
+    """The competition's reference, submitted by `team`."""
+    path = folder / f"{team}.py"
+    path.write_text((comp / "reference.py").read_text().replace('TEAM = "reference"', f'TEAM = "{team}"'))
+    shutil.copy(comp / "reference.pt", path.with_suffix(".pt"))
+    return path
+
+
+def _data_copy(comp: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the competition's data set and a configuration pointing at it."""
+    data = tmp_path / "data"
+    shutil.copytree(comp / "data", data)
+    config = _config_with(comp, tmp_path)
+    config.write_text(config.read_text().replace(f'data = "{comp / "data"}"', f'data = "{data}"'))
+    return data, config
+
+
 def _config_with(comp: Path, tmp_path: Path, **extra) -> Path:
     """A copy of the competition's configuration with extra keys (TOML values)."""
     text = (comp / "pyproject.toml").read_text().replace('data = "data"', f'data = "{comp / "data"}"')
@@ -103,9 +120,7 @@ def test_a_season_init_reference_check_evaluate_board_select_private(competition
     monkeypatch.chdir(competition)  # ./pyproject.toml is found
     board = tmp_path / "board.csv"
     alpha = _readme_submission(tmp_path, "alpha", 10)
-    beta = tmp_path / "beta.py"
-    beta.write_text((competition / "reference.py").read_text().replace('TEAM = "reference"', 'TEAM = "beta"'))
-    shutil.copy(competition / "reference.pt", tmp_path / "beta.pt")
+    beta = _reference_as(competition, tmp_path, "beta")
 
     checked = invoke("check", "reference.py")
     assert checked.exit_code == 0 and "would be accepted" in checked.output
@@ -159,9 +174,7 @@ def test_a_season_init_reference_check_evaluate_board_select_private(competition
 
 def test_rows_of_another_competition_are_refused_and_nothing_is_written(competition, invoke, tmp_path):
     board = tmp_path / "board.csv"
-    beta = tmp_path / "beta.py"
-    beta.write_text((competition / "reference.py").read_text().replace('TEAM = "reference"', 'TEAM = "beta"'))
-    shutil.copy(competition / "reference.pt", tmp_path / "beta.pt")
+    beta = _reference_as(competition, tmp_path, "beta")
     assert invoke("evaluate", beta, "-l", board, "--config", competition / "pyproject.toml").exit_code == 0
     before = board.read_bytes()
     mnist = ROOT / "pyproject.toml"
@@ -176,9 +189,7 @@ def test_older_rows_without_the_column_are_read_and_upgraded(competition, invoke
     from harness.leaderboard import COLUMNS
 
     board = tmp_path / "board.csv"
-    beta = tmp_path / "beta.py"
-    beta.write_text((competition / "reference.py").read_text().replace('TEAM = "reference"', 'TEAM = "beta"'))
-    shutil.copy(competition / "reference.pt", tmp_path / "beta.pt")
+    beta = _reference_as(competition, tmp_path, "beta")
     config = competition / "pyproject.toml"
     assert invoke("evaluate", beta, "-l", board, "--config", config).exit_code == 0
     lines = board.read_text().splitlines()
@@ -201,9 +212,7 @@ def test_registered_teams_and_the_quota_are_checked_before_the_import(competitio
     assert wrong.exit_code == 7 and "did you mean 'alpha'?" in wrong.output
     typo = invoke("evaluate", spy, "-l", board, "--team", "betta", "--config", config, "--json")
     assert typo.exit_code == 7 and json_of(typo.output)["error"]["kind"] == "rules" and "'beta'" in json_of(typo.output)["error"]["message"]
-    beta = tmp_path / "beta.py"
-    beta.write_text((competition / "reference.py").read_text().replace('TEAM = "reference"', 'TEAM = "beta"'))
-    shutil.copy(competition / "reference.pt", tmp_path / "beta.pt")
+    beta = _reference_as(competition, tmp_path, "beta")
     assert invoke("evaluate", beta, "-l", board, "--config", config).exit_code == 0
     before = board.read_bytes()
     spy.write_text(spy.read_text().replace('"alpah"', '"beta"'))
@@ -222,10 +231,7 @@ def test_registered_teams_and_the_quota_are_checked_before_the_import(competitio
     ("one_part", "the private part holds no image of class"),
 ])
 def test_data_checks_name_the_file_and_manifest_refuses(competition, invoke, tmp_path, damage, named):
-    data = tmp_path / "data"
-    shutil.copytree(competition / "data", data)
-    config = _config_with(competition, tmp_path)
-    config.write_text(config.read_text().replace(f'data = "{competition / "data"}"', f'data = "{data}"'))
+    data, config = _data_copy(competition, tmp_path)
     answers = data / "answers.csv"
     if damage == "corrupt":
         (data / "test" / "00003.png").write_bytes((data / "test" / "00003.png").read_bytes()[:40])
@@ -249,10 +255,7 @@ def test_data_checks_name_the_file_and_manifest_refuses(competition, invoke, tmp
 
 
 def test_a_manifest_of_sound_data_is_current_again(competition, invoke, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(competition / "data", data)
-    config = _config_with(competition, tmp_path)
-    config.write_text(config.read_text().replace(f'data = "{competition / "data"}"', f'data = "{data}"'))
+    data, config = _data_copy(competition, tmp_path)
     shutil.copy(data / "train" / "one" / next(p.name for p in (data / "train" / "one").iterdir()), data / "train" / "one" / "more.png")
     stale = invoke("data", "verify", "--config", config)
     assert stale.exit_code == 4 and "more.png is not in the manifest" in stale.output
