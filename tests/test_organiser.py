@@ -172,10 +172,30 @@ def test_a_season_init_reference_check_evaluate_board_select_private(competition
     assert all(len(line) <= 80 for line in text.splitlines())
 
 
+def _scored_row(board: Path, config: Path, team: str, competition: bool = True):
+    """Append a scored row of the competition's reference (as `evaluate` would, without running it)."""
+    from dataclasses import replace as with_values
+
+    from harness.config import load_config
+    from harness.data import competition_identity, open_dataset, read_answer_key
+    from harness.evaluate import _base_entry, score_parts
+    from harness.leaderboard import STATUS_SCORED, append_entry, encode_predictions
+
+    cfg = load_config(config)
+    key = read_answer_key(open_dataset(cfg.data_dir, cfg.classes))
+    s = score_parts(np.eye(cfg.num_classes)[key.labels], key, cfg.reference.macs, cfg.reference)
+    entry = with_values(
+        _base_entry(cfg.reference_path, team, cfg, datetime.now(timezone.utc),
+                    competition_identity(cfg.name, cfg.data_dir) if competition else ""),
+        status=STATUS_SCORED, macs=cfg.reference.macs, params=1, input_size="32x32", public_f1=s.public_f1,
+        private_f1=s.private_f1, public_score=s.public.total, private_score=s.private.total,
+        predictions=encode_predictions(key.labels))
+    return append_entry(board, entry, daily_limit=cfg.daily_limit)
+
+
 def test_rows_of_another_competition_are_refused_and_nothing_is_written(competition, invoke, tmp_path):
     board = tmp_path / "board.csv"
-    beta = _reference_as(competition, tmp_path, "beta")
-    assert invoke("evaluate", beta, "-l", board, "--config", competition / "pyproject.toml").exit_code == 0
+    _scored_row(board, competition / "pyproject.toml", "beta")
     before = board.read_bytes()
     mnist = ROOT / "pyproject.toml"
     for args in (("evaluate", ROOT / "submissions" / "team4.py"), ("leaderboard",), ("select", "beta", "1"), ("rescore",), ("history", "beta")):
@@ -189,15 +209,15 @@ def test_older_rows_without_the_column_are_read_and_upgraded(competition, invoke
     from harness.leaderboard import COLUMNS
 
     board = tmp_path / "board.csv"
-    beta = _reference_as(competition, tmp_path, "beta")
     config = competition / "pyproject.toml"
-    assert invoke("evaluate", beta, "-l", board, "--config", config).exit_code == 0
+    _scored_row(board, config, "beta", competition=False)
     lines = board.read_text().splitlines()
     old = [",".join(lines[0].split(",")[:-1])] + [line.rsplit(",", 1)[0] for line in lines[1:]]
     board.write_text("\n".join(old) + "\n")  # as written before the competition column
     shown = invoke("leaderboard", "-l", board, "--config", config)
     assert shown.exit_code == 0 and "1 row(s)" in shown.output and "predate" in shown.output
-    assert invoke("evaluate", beta, "-l", board, "--team", "gamma", "--config", config).exit_code == 0
+    assert read_entries(board)[0].competition == ""
+    _scored_row(board, config, "gamma")
     assert board.read_text().splitlines()[0] == ",".join(COLUMNS)
     assert [e.competition != "" for e in read_entries(board)] == [False, True]
 
@@ -212,8 +232,7 @@ def test_registered_teams_and_the_quota_are_checked_before_the_import(competitio
     assert wrong.exit_code == 7 and "did you mean 'alpha'?" in wrong.output
     typo = invoke("evaluate", spy, "-l", board, "--team", "betta", "--config", config, "--json")
     assert typo.exit_code == 7 and json_of(typo.output)["error"]["kind"] == "rules" and "'beta'" in json_of(typo.output)["error"]["message"]
-    beta = _reference_as(competition, tmp_path, "beta")
-    assert invoke("evaluate", beta, "-l", board, "--config", config).exit_code == 0
+    _scored_row(board, config, "beta")
     before = board.read_bytes()
     spy.write_text(spy.read_text().replace('"alpah"', '"beta"'))
     over = invoke("evaluate", spy, "-l", board, "--config", config, "--json")
@@ -321,3 +340,12 @@ def test_before_start_evaluate_refuses_with_the_time(competition, invoke, tmp_pa
     bad = _config_with(competition, tmp_path, end='"next friday"')
     result = invoke("leaderboard", "-l", tmp_path / "lb.csv", "--config", bad)
     assert result.exit_code == 3 and "[tool.harness] end: expected a UTC time" in result.output
+
+
+def test_board_plot_contours_span_the_teams_scores():
+    from harness.plots import contour_levels
+
+    for scores in ([0.05, 0.12, 0.2], [0.134, 0.25, 1.02, 1.0], [0.9, 0.95]):
+        levels = contour_levels(scores)
+        assert levels[0] <= min(scores) and levels[-1] >= max(scores) and 4 <= len(levels) <= 9
+        assert sum(min(scores) <= v <= max(scores) for v in levels) >= 2  # lines pass between the teams
