@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.fileio import atomic_write
 from harness.scoring import Reference
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -279,7 +280,5 @@ def write_reference(cfg: Competition, macs: int, public_f1: float, private_f1: f
             missing.append(f"{key} = {value}")
     if missing:
         text = _insert_after_table(text, missing)
-    from harness.fileio import atomic_write
-
     atomic_write(cfg.source, text)
     return cfg.source
