@@ -35,7 +35,7 @@ RECIPES = {
 
 
 def train(name: str, recipe: Recipe) -> Path:
-    cfg = load_config()
+    cfg = load_config(ROOT / "pyproject.toml")
     sub = load_submission(recipe.submission)
     torch.manual_seed(recipe.seed)
     model = sub.module.make_model(cfg.num_classes)

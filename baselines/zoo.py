@@ -21,7 +21,7 @@ SUBMISSIONS = ROOT / "submissions"
 
 
 def _setup(name: str):
-    cfg = load_config()
+    cfg = load_config(ROOT / "pyproject.toml")
     sub = load_submission(SUBMISSIONS / f"zoo_{name}.py")
     torch.manual_seed(0)
     return cfg, sub, load_split("train", sub.input_size, cfg), load_split("val", sub.input_size, cfg)

@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leaderboard", type=Path, default=None, help="append the rows here (default: a temporary file)")
     args = parser.parse_args()
-    cfg = load_config()
+    cfg = load_config(ROOT / "pyproject.toml")
     board = args.leaderboard or Path(tempfile.mkdtemp()) / "zoo.csv"
     lines = [
         "| technique | submission | MACs | macro-F1 (public) | score (public) | weights | what the harness says |",

@@ -20,7 +20,7 @@ from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
-from harness.leaderboard import Entry, decode_predictions, profile_macs, read_entries, rewrite_entries
+from harness.leaderboard import Entry, check_competition, decode_predictions, profile_macs, read_entries, rewrite_entries
 from harness.metrics import bootstrap_macro_f1
 from harness.scoring import Reference, compute_score, f1_term
 
@@ -71,14 +71,20 @@ def read_picks(leaderboard: Path) -> dict[str, list[int]]:
         raise LeaderboardError(f"{path}: not a valid selection file (expected {{team: [ids]}}); it was not changed") from None
 
 
-def select_final(leaderboard: Path, team: str, ids: list[int], limit: int) -> list[int]:
-    """Mark up to `limit` scored submissions of `team` for the private board."""
+def select_final(leaderboard: Path, team: str, ids: list[int], limit: int, competition: str | None = None) -> list[int]:
+    """Mark up to `limit` scored submissions of `team` for the private board.
+
+    With `competition`, a board holding rows of another competition is refused.
+    """
     if not ids:
         raise LeaderboardError("give at least one submission id")
     if len(ids) > limit:
         raise LeaderboardError(f"a team may select at most {limit} submissions, got {len(ids)}")
     with FileLock(str(leaderboard) + ".lock", timeout=120):
-        rows = {e.id: e for e in read_entries(leaderboard)}
+        entries = read_entries(leaderboard)
+        if competition is not None:
+            check_competition(entries, competition, leaderboard)
+        rows = {e.id: e for e in entries}
         for i in ids:
             if i not in rows:
                 raise LeaderboardError(f"no submission with id {i} in {leaderboard}")
@@ -196,7 +202,7 @@ def history(entries: list[Entry], team: str) -> list[dict]:
     return rows
 
 
-def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
+def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None) -> tuple[int, int, Path]:
     """Recompute every scored row under the current profile and reference values.
 
     The values a row had before its first rescoring are kept in its `original_*`
@@ -205,7 +211,13 @@ def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     counts = {"done": 0, "skipped": 0}
 
+    reference = cfg.reference  # ConfigError before anything is written when none is pinned
+    if competition is not None:
+        check_competition(read_entries(leaderboard), competition, leaderboard, cfg.source)
+
     def transform(entries: list[Entry]) -> list[Entry]:
+        if competition is not None:
+            check_competition(entries, competition, leaderboard, cfg.source)
         out = []
         for e in entries:
             macs = profile_macs(e).get(cfg.profile)
@@ -217,8 +229,8 @@ def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
                 "original_public_score": e.public_score, "original_private_score": e.private_score,
                 "original_ref_macs": e.ref_macs, "original_ref_f1": e.ref_f1, "original_profile": e.profile}
             out.append(replace(
-                e, **originals, macs=macs, profile=cfg.profile, ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1,
-                public_score=compute_score(macs, e.public_f1, cfg.reference).total,
+                e, **originals, macs=macs, profile=cfg.profile, ref_macs=reference.macs, ref_f1=reference.f1,
+                public_score=compute_score(macs, e.public_f1, reference).total,
                 private_score=compute_score(macs, e.private_f1, _ref_for(cfg, "private")).total,
                 rescored_utc=now))
             counts["done"] += 1

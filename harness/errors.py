@@ -71,4 +71,10 @@ class QuotaError(HarnessError):
     exit_code = 6
 
 
+class RulesError(HarnessError):
+    """The competition's rules refuse it: closed, not yet open, an unregistered team, a private board before the end."""
+
+    exit_code = 7
+
+
 FAILURE_CLASSES = ("timeout", "out_of_memory", "crashed", "invalid_output", "rejected")

@@ -5,7 +5,7 @@ the isolated worker (count, verify, predict), score the logits against the
 answer key here in the parent, append one row.
 
 Example:
-    >>> cfg = load_config()
+    >>> cfg = load_config(Path("pyproject.toml"))
     >>> result = evaluate_submission(Path("submissions/team4.py"), cfg, Path("/tmp/lb.csv"))
     >>> result.entry.public_score == result.scores.public.total
     True
@@ -26,7 +26,7 @@ from harness import data as data_mod
 from harness.config import Competition
 from harness.data import ensure_dataset
 from harness.errors import DataError, RejectedError, SubmissionError, WorkerError
-from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_quota, encode_predictions, read_entries, remaining_today
+from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
 from harness.metrics import macro_f1
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
@@ -81,7 +81,7 @@ def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, ref: Ref
     return PartScores(public_f1, private_f1, compute_score(macs, public_f1, ref), compute_score(macs, private_f1, private_ref))
 
 
-def _base_entry(path: Path, team: str, cfg: Competition, now: datetime) -> Entry:
+def _base_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
     file_sha, weights_sha = file_hashes(path)
     return Entry(
         id=0, time_utc=now.isoformat(timespec="seconds"), team=team, status=STATUS_FAILED, failure="", message="",
@@ -89,7 +89,7 @@ def _base_entry(path: Path, team: str, cfg: Competition, now: datetime) -> Entry
         profile=cfg.profile, profile_macs="", public_f1=None, private_f1=None, public_score=None, private_score=None,
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
         ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
-        original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="",
+        original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="", competition=competition,
     )
 
 
@@ -121,18 +121,27 @@ def evaluate_submission(
         raise SubmissionError(f"submission not found: {path}")
     if path.suffix != ".py":
         raise SubmissionError(f"{path}: a submission is a .py file")
-    resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
-    read_entries(leaderboard)  # a damaged board is reported before any work is done
-    dataset = ensure_dataset(cfg)
-    key = data_mod.read_answer_key(dataset)
+    from harness import rules
+
     now = now or datetime.now(timezone.utc)
-    if team:
-        check_quota(leaderboard, team, cfg.daily_limit, now)
-    base = _base_entry(path, team or path.stem, cfg, now)
+    rules.check_window(cfg, now)
+    resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
+    reference = cfg.reference  # a competition without pinned reference values cannot score yet
+    entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
+    dataset = ensure_dataset(cfg)
+    competition = data_mod.competition_identity(cfg.name, dataset.root)
+    check_competition(entries, competition, leaderboard, cfg.source)
+    key = data_mod.read_answer_key(dataset)
+    known_team = team or rules.declared_team(path)
+    if known_team:  # before any of the submission's code runs
+        rules.check_team(cfg, known_team)
+        check_quota(leaderboard, known_team, cfg.daily_limit, now)
+    base = _base_entry(path, known_team or path.stem, cfg, now, competition)
     known = {"team": base.team}
 
     def on_loaded(loaded) -> None:
         known["team"] = team or loaded.team
+        rules.check_team(cfg, known["team"])
         check_quota(leaderboard, known["team"], cfg.daily_limit, now)
 
     try:
@@ -150,7 +159,7 @@ def evaluate_submission(
     if len(outcome.logits) != len(key.labels):
         append_entry(leaderboard, replace(base, failure="invalid_output", message="wrong number of logits"))
         raise WorkerError("invalid_output", f"the worker returned {len(outcome.logits)} logits for {len(key.labels)} images")
-    scores = score_parts(outcome.logits, key, report.macs, cfg.reference, cfg.reference_private_f1)
+    scores = score_parts(outcome.logits, key, report.macs, reference, cfg.reference_private_f1)
     entry = replace(
         base, status=STATUS_SCORED, public_f1=scores.public_f1, private_f1=scores.private_f1,
         public_score=scores.public.total, private_score=scores.private.total,
@@ -198,13 +207,14 @@ class ReferenceCheck:
     macs: int
     public_f1: float
     private_f1: float
-    pinned: Reference
+    pinned: Reference | None
     pinned_private_f1: float | None
 
     @property
     def drift(self) -> bool:
         return (
-            self.macs != self.pinned.macs
+            self.pinned is None
+            or self.macs != self.pinned.macs
             or abs(self.public_f1 - self.pinned.f1) > 1e-6
             or (self.pinned_private_f1 is not None and abs(self.private_f1 - self.pinned_private_f1) > 1e-6)
         )
@@ -219,5 +229,7 @@ def recompute_reference(cfg: Competition, device: str = "cpu", on_progress: Prog
     outcome = run_isolated(cfg.reference_path, "evaluate", cfg, dataset, "reference", device, on_progress=on_progress)
     if outcome.report.violations or outcome.logits is None:
         raise RejectedError(rejection_message(outcome.report))
-    scores = score_parts(outcome.logits, key, outcome.report.macs, cfg.reference)
-    return ReferenceCheck(outcome.report.macs, scores.public_f1, scores.private_f1, cfg.reference, cfg.reference_private_f1)
+    predictions = outcome.logits.argmax(axis=1)
+    public_f1 = macro_f1(key.labels[key.public], predictions[key.public])
+    private_f1 = macro_f1(key.labels[key.private], predictions[key.private])
+    return ReferenceCheck(outcome.report.macs, public_f1, private_f1, cfg.pinned_reference, cfg.reference_private_f1)

@@ -68,6 +68,7 @@ class Entry:
     original_ref_f1: float
     original_profile: str
     rescored_utc: str
+    competition: str = ""
 
     @property
     def scored(self) -> bool:
@@ -86,6 +87,8 @@ class Entry:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
 _TYPES = {f.name: f.type for f in fields(Entry)}
+_ADDED_COLUMNS = {"competition": ""}
+"""Columns added after boards were written: a file without them is read with these values and upgraded on its next append."""
 _NULLABLE = {"public_f1", "private_f1", "public_score", "private_score", "macs", "params", "ref_macs", "ref_f1",
              "original_public_score", "original_private_score", "original_ref_macs", "original_ref_f1"}
 
@@ -137,8 +140,10 @@ def read_entries(path: Path) -> list[Entry]:
     if not text.strip():
         return []
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader)
-    if tuple(header) != COLUMNS:
+    header = tuple(next(reader))
+    if header != COLUMNS and header == tuple(c for c in COLUMNS if c in header) and set(COLUMNS) - set(header) <= set(_ADDED_COLUMNS):
+        pass  # an older board: the added columns take their defaults
+    elif header != COLUMNS:
         unknown = [c for c in header if c not in COLUMNS]
         raise LeaderboardError(
             f"{path}:1: unknown leaderboard schema"
@@ -150,9 +155,9 @@ def read_entries(path: Path) -> list[Entry]:
     entries = []
     for row in reader:
         line = reader.line_num
-        if len(row) != len(COLUMNS):
-            raise LeaderboardError(f"{path}:{line}: {len(row)} fields, expected {len(COLUMNS)}; the file is damaged (it was not changed)")
-        values = {name: _from_cell(name, cell, line, path) for name, cell in zip(COLUMNS, row)}
+        if len(row) != len(header):
+            raise LeaderboardError(f"{path}:{line}: {len(row)} fields, expected {len(header)}; the file is damaged (it was not changed)")
+        values = {**_ADDED_COLUMNS, **{name: _from_cell(name, cell, line, path) for name, cell in zip(header, row)}}
         if values["status"] not in (STATUS_SCORED, STATUS_FAILED):
             raise LeaderboardError(f"{path}:{line}: status must be {STATUS_SCORED} or {STATUS_FAILED}, got {values['status']!r}")
         entries.append(Entry(**values))
@@ -163,6 +168,25 @@ def _row(entry: Entry) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow([_to_cell(getattr(entry, c)) for c in COLUMNS])
     return buffer.getvalue()
+
+
+def _current_header(path: Path) -> bool:
+    with path.open(encoding="utf-8", newline="") as f:
+        return tuple(next(csv.reader([f.readline()]), [])) == COLUMNS
+
+
+def check_competition(entries: list[Entry], competition: str, path: Path, config: Path | None = None) -> int:
+    """Refuse a board that holds rows of another competition; returns how many rows predate the record.
+
+    Raises LeaderboardError naming the file, the first foreign row and both competitions.
+    """
+    for line, e in enumerate(entries, start=2):
+        if e.competition and e.competition != competition:
+            where = f" (configuration {config})" if config else ""
+            raise LeaderboardError(
+                f"{path}:{line}: row {e.id} belongs to competition {e.competition}, not {competition}{where}; "
+                "use this competition's board (--leaderboard) or its configuration (--config)")
+    return sum(1 for e in entries if not e.competition)
 
 
 def _lock(path: Path) -> FileLock:
@@ -213,6 +237,8 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)
             if not entries and (not path.exists() or not path.read_text().strip()):
                 atomic_write(path, ",".join(COLUMNS) + "\n" + _row(entry))
+            elif not _current_header(path):  # an older board: rewritten once with the added columns
+                atomic_write(path, ",".join(COLUMNS) + "\n" + "".join(_row(e) for e in [*entries, entry]))
             else:
                 with path.open("a", encoding="utf-8", newline="") as f:
                     f.write(_row(entry))

@@ -51,25 +51,55 @@ def _save(fig, path: Path) -> None:
         _pyplot().close(fig)
 
 
+def contour_levels(scores: list[float], count: int = 6) -> list[float]:
+    """Iso-score levels spanning the teams' scores (and the reference's 1.0), at round values.
+
+    >>> contour_levels([0.05, 0.12, 0.2])
+    [0.05, 0.1, 0.15, 0.2, 0.25]
+    """
+    low, high = min(scores), max(scores)
+    span = max(high - low, 1e-3)
+    raw = span / count
+    step = min((m * 10.0 ** e for e in range(-4, 3) for m in (1, 2, 2.5, 5) if m * 10.0 ** e >= raw), default=raw)
+    start = np.floor(low / step) * step
+    levels = np.round(np.arange(start, high + step * 1.01, step), 6)
+    return [float(v) for v in levels]
+
+
 def plot_board(entries, cfg, path: Path, part: str = "public") -> Path:
-    """Every scored row on MACs (log) x F1, iso-score contours, reference and Pareto front."""
+    """Every scored row on MACs (log) x F1, iso-score contours, reference and Pareto front.
+
+    Contours span the teams' scores; they are drawn only where F1 >= 0.5, since below it
+    the F1 term is a flat 1.0 (the region is shaded instead). Each team's best row is
+    labelled on the plot.
+    """
     plt = _pyplot()
     rows = [e for e in entries if e.scored]
     fig, ax = plt.subplots(figsize=SIZE_IN)
     ref = cfg.reference
     macs_all = [e.macs for e in rows] + [ref.macs]
     lo, hi = min(macs_all) / 3, max(macs_all) * 3
-    grid_m = np.logspace(np.log10(lo), np.log10(hi), 200)
-    grid_f = np.linspace(0.3, 1.0, 200)
+    f1_low = max(0.0, min([0.45] + [e.f1(part) - 0.05 for e in rows]))
+    grid_m = np.logspace(np.log10(lo), np.log10(hi), 300)
+    grid_f = np.linspace(0.5, 1.0, 300)
     mm, ff = np.meshgrid(grid_m, grid_f)
     zz = mm / ref.macs + f1_term(ff, ref.f1)
-    contours = ax.contour(mm, ff, zz, levels=[0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0], colors="grey", linewidths=0.7)
-    ax.clabel(contours, fmt="score %.2f", fontsize=7)
+    scores = [e.score(part) for e in rows if e.f1(part) >= 0.5] + [1.0]
+    contours = ax.contour(mm, ff, zz, levels=contour_levels(scores), colors="grey", linewidths=0.7)
+    ax.clabel(contours, fmt="score %.2f", fontsize=7, inline=True)
+    ax.axhspan(f1_low, 0.5, color="0.92", zorder=0)
+    ax.text(lo * 1.1, (f1_low + 0.5) / 2, "F1 < 0.5: F1 term 1.0, score = MACs term + 1", fontsize=7, color="0.4", va="center")
     teams = sorted({e.team for e in rows})
     colours = plt.get_cmap("tab10")
+    crowded: dict[tuple[int, int], int] = {}  # labels of points at (nearly) the same place are stacked
     for i, team in enumerate(teams):
         mine = [e for e in rows if e.team == team]
         ax.scatter([e.macs for e in mine], [e.f1(part) for e in mine], label=team, color=colours(i % 10), s=30, zorder=3)
+        best = min(mine, key=lambda e: e.score(part))
+        spot = (round(np.log10(best.macs) * 20), round(best.f1(part) * 60))
+        crowded[spot] = crowded.get(spot, -1) + 1
+        ax.annotate(team, (best.macs, best.f1(part)), xytext=(5, 4 + 10 * crowded[spot]), textcoords="offset points",
+                    fontsize=8, color=colours(i % 10), zorder=5)
     points = [(e.macs, e.f1(part)) for e in rows]
     front = pareto_front(points)
     if front:
@@ -77,7 +107,7 @@ def plot_board(entries, cfg, path: Path, part: str = "public") -> Path:
     ax.scatter([ref.macs], [ref.f1], marker="*", s=200, color="black", zorder=4, label="reference")
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(0.3, 1.0)
+    ax.set_ylim(f1_low, 1.0)
     ax.set_xlabel("MACs (ptflops, log scale)")
     ax.set_ylabel(f"macro-F1 ({part})")
     ax.set_title(f"{cfg.name}: {part} board, lower score is better")

@@ -21,7 +21,15 @@ def _fmt_int(n) -> str:
 
 
 def _fmt(x, digits=4) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
+    """A fixed-point number without a negative zero: -0.00001 shows as 0.0000.
+
+    >>> _fmt(-0.00001), _fmt(-0.5), _fmt(None)
+    ('0.0000', '-0.5000', '-')
+    """
+    if x is None:
+        return "-"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def evaluation_panel(result, cfg: Competition) -> Panel:
@@ -64,7 +72,8 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
         parts.append(Text(f"  x {v}{macs}", style="red"))
     summary = Table(show_header=False, box=None)
     summary.add_row("MACs (scored, profile " + report.profile + ")", _fmt_int(report.macs))
-    summary.add_row("projected MACs term", _fmt(report.macs / cfg.reference.macs))
+    summary.add_row("projected MACs term", _fmt(report.macs / cfg.reference.macs) if cfg.has_reference
+                    else "- (no reference values yet: `harness reference --write`)")
     for profile, macs in report.profile_macs.items():
         if profile != report.profile:
             summary.add_row(f"MACs under the {profile} profile", _fmt_int(macs))
@@ -94,25 +103,61 @@ def layer_table(report: ModelReport) -> Table:
     return table
 
 
-def board_table(standings, private: bool, meta: dict) -> Table:
-    """The ranked board; private boards show public rank, private rank and the change."""
+BOARD_DROP_ORDER = ("subs", "id", "tie", "public #", "MACs", "95% CI", "F1", "change")
+"""Columns a narrow terminal loses first; the rank, the team and the score always stay."""
+
+
+def _fit(columns: dict[str, list[str]], width: int | None, team_min: int) -> list[str]:
+    """The columns that fit in `width` characters, dropping by BOARD_DROP_ORDER."""
+    kept = list(columns)
+
+    def needed() -> int:  # SIMPLE_HEAVY: one space of padding each side of a cell, a separator between columns and at each edge
+        return sum(max(len(c), team_min if c == "team" else 0, *(len(v) for v in columns[c])) + 2 for c in kept) + len(kept) + 1
+
+    for name in BOARD_DROP_ORDER:
+        if width is None or needed() <= width:
+            break
+        if name in kept:
+            kept.remove(name)
+    return kept
+
+
+def board_table(standings, private: bool, meta: dict, width: int | None = None) -> Table:
+    """The ranked board; private boards show public rank, private rank and the change.
+
+    With `width`, the least useful columns are dropped until it fits (BOARD_DROP_ORDER).
+    """
     title = "private board (final standings)" if private else "public board"
-    table = Table(title=title, box=box.SIMPLE_HEAVY, caption=f"95% intervals from {meta['resamples']} seeded bootstrap resamples of the "
-                  f"{meta['board']} images; scores under {', '.join(meta['row_configs']) or meta['config']}")
-    columns = ["#", "tie", "team", "id", "MACs", "F1", "score", "95% CI", "subs"]
-    if private:
-        columns += ["public #", "change"]
-    longest = max([len(s.team) for s in standings] + [4])
-    for col in columns:  # numbers never wrap; team names fold only on very narrow terminals
-        table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team",
-                         min_width=min(longest, 20) if col == "team" else None)
+    scores_under = f"scores under {', '.join(meta['row_configs']) or meta['config']}"
+    caption = (f"95% intervals from {meta['resamples']} seeded bootstrap resamples of the {meta['board']} images; {scores_under}"
+               if meta.get("intervals", True) else f"no confidence intervals (no answer key); {scores_under}")
+    cells: dict[str, list] = {name: [] for name in ["#", "tie", "team", "id", "MACs", "F1", "score", "95% CI", "subs"]
+                              + (["public #", "change"] if private else [])}
     for s in standings:
-        interval = "-" if s.ci_low is None else f"{s.ci_low:.3f}-{s.ci_high:.3f}"
-        row = [str(s.rank), str(s.tie_group or "-"), s.team, str(s.entry_id), _fmt_int(s.macs), _fmt(s.f1), _fmt(s.score), interval, str(s.submissions)]
+        values = {"#": str(s.rank), "tie": str(s.tie_group or "-"), "team": s.team, "id": str(s.entry_id), "MACs": _fmt_int(s.macs),
+                  "F1": _fmt(s.f1), "score": _fmt(s.score), "95% CI": "-" if s.ci_low is None else f"{s.ci_low:.3f}-{s.ci_high:.3f}",
+                  "subs": str(s.submissions)}
         if private:
             change = s.change or 0
-            style = "green" if change > 0 else "red" if change < 0 else ""
-            row += [str(s.public_rank or "-"), Text(f"{change:+d}" if change else "=", style=style)]
+            values["public #"] = str(s.public_rank or "-")
+            values["change"] = f"{change:+d}" if change else "="
+        for name, value in values.items():
+            cells[name].append(value)
+    longest = max([len(s.team) for s in standings] + [4])
+    team_min = min(longest, 20)
+    kept = _fit(cells, width, team_min)
+    table = Table(title=title, box=box.SIMPLE_HEAVY, caption=caption)
+    for col in kept:  # numbers never wrap; team names fold only on very narrow terminals
+        table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team",
+                         min_width=team_min if col == "team" else None)
+    for i in range(len(standings)):
+        row = []
+        for col in kept:
+            value = cells[col][i]
+            if col == "change":
+                style = "green" if value.startswith("+") else "red" if value.startswith("-") else ""
+                value = Text(value, style=style)
+            row.append(value)
         table.add_row(*row)
     return table
 

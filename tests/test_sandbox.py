@@ -122,7 +122,8 @@ def test_sandbox_required_without_bwrap_refuses_and_writes_nothing(invoke, write
         lb = tmp_path / "lb.csv"
         result = invoke("evaluate", ROOT / "submissions" / "team4.py", "--leaderboard", lb, "--config", write_config(sandbox="required"))
         assert result.exit_code == 3 and "sandbox" in result.output and "bubblewrap" in result.output
-        assert len(result.output.strip().splitlines()) == 1 and not lb.exists()
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "Traceback" not in result.output and not lb.exists()
         auto = invoke("evaluate", ROOT / "submissions" / "team4.py", "--leaderboard", lb, "--json")
         assert auto.exit_code == 0 and json_of(auto.output)["sandbox"] == "none"
     finally:
