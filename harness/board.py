@@ -22,7 +22,7 @@ from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
 from harness.leaderboard import Entry, decode_predictions, profile_macs, read_entries, rewrite_entries
 from harness.metrics import bootstrap_macro_f1
-from harness.scoring import Reference, compute_score, f1_term
+from harness.scoring import Reference, config_id, total
 
 CONFIDENCE = 0.95
 
@@ -119,7 +119,7 @@ def bootstrap_scores(entries: list[Entry], key: AnswerKey, part: str, ref: Refer
         if len(predictions) != len(key.labels):
             continue
         f1s = bootstrap_macro_f1(labels, predictions[mask], num_classes, resamples, seed)
-        scores = e.macs / ref.macs + f1_term(f1s, ref.f1)
+        scores = total(e.macs, f1s, ref)
         low, high = np.quantile(scores, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
         out[e.id] = (float(low), float(high))
     return out
@@ -140,15 +140,9 @@ def tie_groups(intervals: list[tuple[float, float]]) -> list[int]:
     return groups
 
 
-def _ref_for(cfg: Competition, part: str) -> Reference:
-    if part == "private" and cfg.reference_private_f1:
-        return Reference(cfg.reference.macs, cfg.reference_private_f1)
-    return cfg.reference
-
-
 def _standings(rows: list[Entry], part: str, counts: dict[str, int], cfg: Competition, key: AnswerKey | None, seed: int) -> list[Standing]:
     rows = sorted(rows, key=lambda e: (e.score(part), e.time_utc))
-    intervals = bootstrap_scores(rows, key, part, _ref_for(cfg, part), cfg.bootstrap_resamples, seed, cfg.num_classes) if key is not None else {}
+    intervals = bootstrap_scores(rows, key, part, cfg.reference_for(part), cfg.bootstrap_resamples, seed, cfg.num_classes) if key is not None else {}
     groups = tie_groups([intervals[e.id] for e in rows]) if len(intervals) == len(rows) else [None] * len(rows)
     return [
         Standing(rank=i + 1, team=e.team, entry_id=e.id, macs=e.macs, params=e.params, f1=e.f1(part), score=e.score(part),
@@ -218,8 +212,8 @@ def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
                 "original_ref_macs": e.ref_macs, "original_ref_f1": e.ref_f1, "original_profile": e.profile}
             out.append(replace(
                 e, **originals, macs=macs, profile=cfg.profile, ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1,
-                public_score=compute_score(macs, e.public_f1, cfg.reference).total,
-                private_score=compute_score(macs, e.private_f1, _ref_for(cfg, "private")).total,
+                public_score=total(macs, e.public_f1, cfg.reference_for("public")),
+                private_score=total(macs, e.private_f1, cfg.reference_for("private")),
                 rescored_utc=now))
             counts["done"] += 1
         return out
@@ -230,4 +224,4 @@ def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
 
 def board_config_ids(entries: list[Entry]) -> set[str]:
     """The configurations (profile, reference) the rows' scores were computed under."""
-    return {f"profile={e.profile} ref_macs={e.ref_macs} ref_f1={e.ref_f1:.4f}" for e in entries if e.scored}
+    return {config_id(e.profile, Reference(e.ref_macs, e.ref_f1)) for e in entries if e.scored}

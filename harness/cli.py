@@ -158,6 +158,7 @@ def check(
     from harness.errors import WorkerError
     from harness.evaluate import check_submission
     from harness.render import check_report
+    from harness.scoring import macs_term
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
@@ -177,7 +178,7 @@ def check(
         d = report.to_dict()
         d["passed"] = passed
         d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
-        d["macs_term"] = report.macs / cfg.reference.macs
+        d["macs_term"] = macs_term(report.macs, cfg.reference_for("public"))
         _print_json(d)
     else:
         out.print(check_report(report, cfg, passed, layers))
@@ -342,7 +343,7 @@ def reference(
         table.add_column(col, justify="right")
     table.add_row("MACs", f"{result.macs:,}", f"{cfg.reference.macs:,}")
     table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{cfg.reference.f1:.6f}")
-    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_private_f1 or cfg.reference.f1:.6f}")
+    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_for('private').f1:.6f}")
     out.print(table)
     if write:
         path = write_reference(cfg, result.macs, result.public_f1, result.private_f1)

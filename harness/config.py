@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.scoring import Reference
+from harness.scoring import Reference, config_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("2021", "modern")
@@ -60,7 +60,16 @@ class Competition:
     @property
     def config_id(self) -> str:
         """A short label of what the scores depend on: profile and reference values."""
-        return f"profile={self.profile} ref_macs={self.reference.macs} ref_f1={self.reference.f1:.4f}"
+        return config_id(self.profile, self.reference)
+
+    def reference_for(self, part: str) -> Reference:
+        """The reference a score on `part` ("public" or "private") is computed against.
+
+        The private part may pin its own reference F1; otherwise both parts share one.
+        """
+        if part == "private" and self.reference_private_f1 is not None:
+            return Reference(self.reference.macs, self.reference_private_f1)
+        return self.reference
 
 
 def _find_config_file(explicit: Path | None) -> Path:

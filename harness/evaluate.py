@@ -85,13 +85,13 @@ def ensure_dataset(cfg: Competition) -> Dataset:
     return data_mod.open_dataset(cfg.data_dir, cfg.classes)
 
 
-def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, ref: Reference, private_ref_f1: float | None = None) -> PartScores:
-    """Macro-F1 and score on each part. The private part may have its own reference F1."""
+def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition) -> PartScores:
+    """Macro-F1 and score on each part, each against `cfg.reference_for(part)`."""
     predictions = logits.argmax(axis=1)
     public_f1 = macro_f1(key.labels[key.public], predictions[key.public])
     private_f1 = macro_f1(key.labels[key.private], predictions[key.private])
-    private_ref = Reference(ref.macs, private_ref_f1 or ref.f1)
-    return PartScores(public_f1, private_f1, compute_score(macs, public_f1, ref), compute_score(macs, private_f1, private_ref))
+    return PartScores(public_f1, private_f1, compute_score(macs, public_f1, cfg.reference_for("public")),
+                      compute_score(macs, private_f1, cfg.reference_for("private")))
 
 
 def _inputs_for(dataset: Dataset, cfg: Competition, on_progress: ProgressFn | None, submission: Path):
@@ -283,7 +283,7 @@ def evaluate_submission(
     if len(outcome.logits) != len(key.labels):
         append_entry(leaderboard, replace(base, failure="invalid_output", message="wrong number of logits"))
         raise WorkerError("invalid_output", f"the worker returned {len(outcome.logits)} logits for {len(key.labels)} images")
-    scores = score_parts(outcome.logits, key, report.macs, cfg.reference, cfg.reference_private_f1)
+    scores = score_parts(outcome.logits, key, report.macs, cfg)
     entry = replace(
         base, status=STATUS_SCORED, public_f1=scores.public_f1, private_f1=scores.private_f1,
         public_score=scores.public.total, private_score=scores.private.total,
@@ -339,5 +339,5 @@ def recompute_reference(cfg: Competition, device: str = "cpu", on_progress: Prog
     outcome = run_isolated(cfg.reference_path, "evaluate", cfg, dataset, "reference", device, on_progress=on_progress)
     if outcome.report.violations or outcome.logits is None:
         raise RejectedError(rejection_message(outcome.report))
-    scores = score_parts(outcome.logits, key, outcome.report.macs, cfg.reference)
+    scores = score_parts(outcome.logits, key, outcome.report.macs, cfg)
     return ReferenceCheck(outcome.report.macs, scores.public_f1, scores.private_f1, cfg.reference, cfg.reference_private_f1)

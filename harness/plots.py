@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.scoring import f1_term
+from harness.scoring import total
 
 SIZE_IN, DPI = (8, 6), 100
 
@@ -62,7 +62,7 @@ def plot_board(entries, cfg, path: Path, part: str = "public") -> Path:
     grid_m = np.logspace(np.log10(lo), np.log10(hi), 200)
     grid_f = np.linspace(0.3, 1.0, 200)
     mm, ff = np.meshgrid(grid_m, grid_f)
-    zz = mm / ref.macs + f1_term(ff, ref.f1)
+    zz = total(mm, ff, ref)
     contours = ax.contour(mm, ff, zz, levels=[0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0], colors="grey", linewidths=0.7)
     ax.clabel(contours, fmt="score %.2f", fontsize=7)
     teams = sorted({e.team for e in rows})

@@ -30,7 +30,7 @@ def _predictions(key, public_error: float, private_error: float, seed: int) -> n
 def add(lb, cfg, key, team, macs, public_error, private_error=None, when=NOON, seed=0):
     predictions = _predictions(key, public_error, public_error if private_error is None else private_error, seed)
     logits = np.eye(9)[predictions]
-    s = score_parts(logits, key, macs, cfg.reference, cfg.reference_private_f1)
+    s = score_parts(logits, key, macs, cfg)
     entry = replace(
         _base_entry(ROOT / "submissions" / "team4.py", team, cfg, when), status=STATUS_SCORED, macs=macs, params=1,
         input_size="28x28", profile_macs=f'{{"2021": {macs}, "modern": {macs + 100}}}', public_f1=s.public_f1,
