@@ -88,8 +88,8 @@ def ensure_dataset(cfg: Competition) -> Dataset:
 def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition) -> PartScores:
     """Macro-F1 and score on each part, each against `cfg.reference_for(part)`."""
     predictions = logits.argmax(axis=1)
-    public_f1 = macro_f1(key.labels[key.public], predictions[key.public])
-    private_f1 = macro_f1(key.labels[key.private], predictions[key.private])
+    public_f1 = macro_f1(key.labels[key.public], predictions[key.public], cfg.num_classes)
+    private_f1 = macro_f1(key.labels[key.private], predictions[key.private], cfg.num_classes)
     return PartScores(public_f1, private_f1, compute_score(macs, public_f1, cfg.reference_for("public")),
                       compute_score(macs, private_f1, cfg.reference_for("private")))
 
