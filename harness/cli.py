@@ -342,6 +342,8 @@ def reference(
     for col in ("", "recomputed", "pinned"):
         table.add_column(col, justify="right")
     table.add_row("MACs", f"{result.macs:,}", f"{cfg.reference.macs:,}")
+    if cfg.reference_private_macs is not None:
+        table.add_row("MACs (private board)", f"{result.macs:,}", f"{cfg.reference_private_macs:,}")
     table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{cfg.reference.f1:.6f}")
     table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_for('private').f1:.6f}")
     out.print(table)

@@ -52,6 +52,7 @@ class Competition:
     builder: str | None
     limits: Limits = field(default_factory=Limits)
     source: Path | None = None
+    reference_private_macs: int | None = None
 
     @property
     def num_classes(self) -> int:
@@ -65,10 +66,13 @@ class Competition:
     def reference_for(self, part: str) -> Reference:
         """The reference a score on `part` ("public" or "private") is computed against.
 
-        The private part may pin its own reference F1; otherwise both parts share one.
+        The private part may pin its own reference MACs and F1 (`reference_private_macs`,
+        `reference_private_f1`); each defaults to the public one.
         """
-        if part == "private" and self.reference_private_f1 is not None:
-            return Reference(self.reference.macs, self.reference_private_f1)
+        if part == "private":
+            macs = self.reference.macs if self.reference_private_macs is None else self.reference_private_macs
+            f1 = self.reference.f1 if self.reference_private_f1 is None else self.reference_private_f1
+            return Reference(macs, f1)
         return self.reference
 
 
@@ -123,7 +127,7 @@ def _triple(table: dict, key: str, default) -> tuple[float, float, float]:
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
     """Validate a `[tool.harness]` table; raise ConfigError naming the bad key."""
     known = {
-        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
+        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1", "reference_private_macs",
         "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
         "builder", "timeout_s", "memory_mb",
     }
@@ -142,6 +146,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         raise ConfigError(f"[tool.harness] reference_macs: must be positive, got {ref_macs}")
     if not 0.0 < ref_f1 <= 1.0:
         raise ConfigError(f"[tool.harness] reference_f1: must be in (0, 1], got {ref_f1}")
+    private_macs = _get(table, "reference_private_macs", int, None)
+    if private_macs is not None and private_macs <= 0:
+        raise ConfigError(f"[tool.harness] reference_private_macs: must be positive, got {private_macs}")
     private_f1 = _get(table, "reference_private_f1", float, None)
     if private_f1 is not None and not 0.0 < private_f1 <= 1.0:
         raise ConfigError(f"[tool.harness] reference_private_f1: must be in (0, 1], got {private_f1}")
@@ -177,6 +184,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         builder=builder,
         limits=Limits(timeout_s=timeout, memory_mb=positive["memory_mb"]),
         source=source,
+        reference_private_macs=private_macs,
     )
 
 
@@ -193,7 +201,11 @@ def load_config(path: Path | None = None) -> Competition:
 
 
 def write_reference(cfg: Competition, macs: int, public_f1: float, private_f1: float) -> Path:
-    """Pin new reference values in the configuration file, keeping everything else."""
+    """Pin new reference values in the configuration file, keeping everything else.
+
+    `reference_private_macs` is rewritten too when the file has it (the recount is one
+    number for both boards); it is never added.
+    """
     import re
 
     if cfg.source is None:
@@ -204,5 +216,7 @@ def write_reference(cfg: Competition, macs: int, public_f1: float, private_f1: f
         if not pattern.search(text):
             raise ConfigError(f"{cfg.source}: no `{key} = ...` line to update; add it to [tool.harness]")
         text = pattern.sub(f"{key} = {value}", text, count=1)
+    private_macs = re.compile(r"^reference_private_macs\s*=.*$", re.MULTILINE)
+    text = private_macs.sub(f"reference_private_macs = {macs}", text, count=1)
     cfg.source.write_text(text, encoding="utf-8")
     return cfg.source

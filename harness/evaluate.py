@@ -320,11 +320,13 @@ class ReferenceCheck:
     private_f1: float
     pinned: Reference
     pinned_private_f1: float | None
+    pinned_private_macs: int | None = None
 
     @property
     def drift(self) -> bool:
         return (
             self.macs != self.pinned.macs
+            or (self.pinned_private_macs is not None and self.macs != self.pinned_private_macs)
             or abs(self.public_f1 - self.pinned.f1) > 1e-6
             or (self.pinned_private_f1 is not None and abs(self.private_f1 - self.pinned_private_f1) > 1e-6)
         )
@@ -340,4 +342,5 @@ def recompute_reference(cfg: Competition, device: str = "cpu", on_progress: Prog
     if outcome.report.violations or outcome.logits is None:
         raise RejectedError(rejection_message(outcome.report))
     scores = score_parts(outcome.logits, key, outcome.report.macs, cfg)
-    return ReferenceCheck(outcome.report.macs, scores.public_f1, scores.private_f1, cfg.reference, cfg.reference_private_f1)
+    return ReferenceCheck(outcome.report.macs, scores.public_f1, scores.private_f1, cfg.reference,
+                          cfg.reference_private_f1, cfg.reference_private_macs)

@@ -159,6 +159,19 @@ def test_rescore_keeps_the_original_values(tmp_path, cfg, key, write_config, inv
     assert board_json["row_configs"] == [f"profile=modern ref_macs={cfg.reference.macs * 2} ref_f1={cfg.reference.f1:.4f}"]
 
 
+def test_the_private_board_and_rescore_use_the_private_reference_macs(tmp_path, cfg, key, write_config, invoke):
+    lb = tmp_path / "lb.csv"
+    add(lb, cfg, key, "a", 300_000, 0.12, 0.2)
+    config = write_config(reference_private_macs=cfg.reference.macs * 4)
+    assert invoke("rescore", "--leaderboard", lb, "--config", config).exit_code == 0
+    (row,) = read_entries(lb)
+    own = replace(cfg, reference_private_macs=cfg.reference.macs * 4)
+    assert row.private_score == score_parts(np.eye(9)[_predictions(key, 0.12, 0.2, 0)], key, 300_000, own).private.total
+    assert row.public_score == pytest.approx(read_entries(lb)[0].original_public_score)  # the public board keeps reference_macs
+    private = json_of(invoke("leaderboard", "--leaderboard", lb, "--json", "--private", "--config", config).output)
+    assert private["rows"][0]["score"] == row.private_score
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -81,3 +81,6 @@ def test_the_reference_per_part_is_chosen_in_one_place(tmp_path):
     own = parse_config({**table, "reference_private_f1": 0.7}, tmp_path)
     assert own.reference_for("public") == Reference(100, 0.8)
     assert own.reference_for("private") == Reference(100, 0.7)
+    both = parse_config({**table, "reference_private_f1": 0.7, "reference_private_macs": 90}, tmp_path)
+    assert both.reference_for("public") == Reference(100, 0.8)
+    assert both.reference_for("private") == Reference(90, 0.7)
