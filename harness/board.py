@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from harness.config import Competition
+from harness.config import PROFILE_CHANGED_IN, Competition
 from harness.data import AnswerKey
 from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
@@ -190,21 +190,37 @@ def history(entries: list[Entry], team: str) -> list[dict]:
     return rows
 
 
-def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
+@dataclass(frozen=True)
+class Rescored:
+    """What `rescore` did: rows rescored, rows left as they were, and the backup."""
+
+    done: int
+    missing: int
+    """Scored rows with no MACs recorded for the configured profile."""
+    outdated: int
+    """Scored rows whose MACs for the configured profile come from an older definition of it."""
+    backup: Path
+
+
+def rescore(leaderboard: Path, cfg: Competition) -> Rescored:
     """Recompute every scored row under the current profile and reference values.
 
     The values a row had before its first rescoring are kept in its `original_*`
-    columns; the file is backed up first. Returns (rows rescored, rows skipped, backup).
+    columns; the file is backed up first. A row whose MACs for the profile were counted
+    by an older definition of it (`profile_version`) is left as it was and counted in
+    `outdated`: its submission must be evaluated again, never mixed in silently.
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    counts = {"done": 0, "skipped": 0}
+    counts = {"done": 0, "missing": 0, "outdated": 0}
 
     def transform(entries: list[Entry]) -> list[Entry]:
         out = []
         for e in entries:
             macs = profile_macs(e).get(cfg.profile)
-            if not e.scored or macs is None:
-                counts["skipped"] += e.scored
+            current = e.profile_version >= PROFILE_CHANGED_IN[cfg.profile]
+            if not e.scored or macs is None or not current:
+                if e.scored:
+                    counts["missing" if macs is None else "outdated"] += 1
                 out.append(e)
                 continue
             originals = {} if e.original_profile else {
@@ -219,7 +235,7 @@ def rescore(leaderboard: Path, cfg: Competition) -> tuple[int, int, Path]:
         return out
 
     _, backup = rewrite_entries(leaderboard, transform)
-    return counts["done"], counts["skipped"], backup
+    return Rescored(counts["done"], counts["missing"], counts["outdated"], backup)
 
 
 def board_config_ids(entries: list[Entry]) -> set[str]:

@@ -313,12 +313,17 @@ def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: C
         harness rescore --leaderboard leaderboard.csv
     """
     from harness.board import rescore
+    from harness.config import PROFILE_CHANGED_IN
 
     cfg = _config(config)
-    done, skipped, backup = rescore(leaderboard, cfg)
-    out.print(f"rescored {done} row(s) under {cfg.config_id}; backup: {backup}")
-    if skipped:
-        err.print(Text(f"note: {skipped} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
+    result = rescore(leaderboard, cfg)
+    out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
+    if result.missing:
+        err.print(Text(f"note: {result.missing} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
+    if result.outdated:
+        err.print(Text(f"warning: {result.outdated} row(s) were counted by an older definition of profile {cfg.profile} "
+                       f"(profiles version < {PROFILE_CHANGED_IN[cfg.profile]}) and were left as they were, not mixed in: "
+                       "evaluate their submissions again to count them under the current one", style="bold yellow"))
 
 
 @app.command()

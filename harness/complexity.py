@@ -11,7 +11,7 @@ Two profiles, both run by the pinned ptflops 0.7.5 at batch size 1:
   (``prod(input.shape) * out + out``); ConvTranspose counts at the output positions.
 - ``"modern"``: ptflops 0.7.5's defaults (its whole table, functional patching on).
 
-`PROFILES_VERSION` numbers these definitions; every leaderboard row records it.
+`harness.config.PROFILES_VERSION` numbers these definitions; every leaderboard row records it.
 
 Example:
     >>> import torch
@@ -37,10 +37,6 @@ from torch import nn
 from harness.config import PROFILES
 from harness.errors import CountingError
 
-PROFILES_VERSION = 2
-"""The version of the profile definitions: 1 before the "2021" profile was ptflops 0.6.4's exactly."""
-PROFILE_CHANGED_IN = {"2021": 2, "modern": 1}
-"""The profiles version in which each profile got its current definition."""
 COUNTER = {"2021": "ptflops 0.6.4, the 2021 competition's counter", "modern": "ptflops 0.7.5"}
 IGNORED_2021 = (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6)
 MAC_BEARING = (

@@ -21,6 +21,14 @@ from harness.scoring import Reference, config_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("2021", "modern")
+PROFILES_VERSION = 2
+"""The version of the counting profiles' definitions, recorded in every leaderboard row.
+
+1: "2021" was ptflops 0.7.5's table with Linear without bias. 2: "2021" is ptflops 0.6.4's
+table and formulas exactly (see harness.complexity).
+"""
+PROFILE_CHANGED_IN = {"2021": 2, "modern": 1}
+"""The profiles version in which each profile got its current definition."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The leaderboard file: one schema, locked appends, strict reading, quotas.
 
 Every row is an `Entry`; the CSV columns are `COLUMNS`, derived from the dataclass,
-never typed twice. Appends take an exclusive `filelock`, re-read and validate the
+never typed twice. Files written before `profile_version` existed are read as counted
+by profiles version 1 and upgraded to the current schema on the next append. Appends take an exclusive `filelock`, re-read and validate the
 file under the lock, then append one line and fsync. A malformed file is reported
 with its line number and never written to. Rewrites (`rewrite_entries`) keep a
 timestamped backup and replace the file atomically.
@@ -53,6 +54,7 @@ class Entry:
     params: int
     profile: str
     profile_macs: str
+    profile_version: int
     public_f1: float
     private_f1: float
     public_score: float
@@ -85,6 +87,9 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
+LEGACY_DEFAULTS = {"profile_version": "1"}
+"""Columns added since the first schema, with the value a row written before them gets."""
+LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in LEGACY_DEFAULTS)
 _TYPES = {f.name: f.type for f in fields(Entry)}
 _NULLABLE = {"public_f1", "private_f1", "public_score", "private_score", "macs", "params", "ref_macs", "ref_f1",
              "original_public_score", "original_private_score", "original_ref_macs", "original_ref_f1"}
@@ -138,7 +143,7 @@ def read_entries(path: Path) -> list[Entry]:
         return []
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader)
-    if tuple(header) != COLUMNS:
+    if tuple(header) not in (COLUMNS, LEGACY_COLUMNS):
         unknown = [c for c in header if c not in COLUMNS]
         raise LeaderboardError(
             f"{path}:1: unknown leaderboard schema"
@@ -150,9 +155,10 @@ def read_entries(path: Path) -> list[Entry]:
     entries = []
     for row in reader:
         line = reader.line_num
-        if len(row) != len(COLUMNS):
-            raise LeaderboardError(f"{path}:{line}: {len(row)} fields, expected {len(COLUMNS)}; the file is damaged (it was not changed)")
-        values = {name: _from_cell(name, cell, line, path) for name, cell in zip(COLUMNS, row)}
+        if len(row) != len(header):
+            raise LeaderboardError(f"{path}:{line}: {len(row)} fields, expected {len(header)}; the file is damaged (it was not changed)")
+        cells = {**LEGACY_DEFAULTS, **dict(zip(header, row))}
+        values = {name: _from_cell(name, cells[name], line, path) for name in COLUMNS}
         if values["status"] not in (STATUS_SCORED, STATUS_FAILED):
             raise LeaderboardError(f"{path}:{line}: status must be {STATUS_SCORED} or {STATUS_FAILED}, got {values['status']!r}")
         entries.append(Entry(**values))
@@ -163,6 +169,13 @@ def _row(entry: Entry) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow([_to_cell(getattr(entry, c)) for c in COLUMNS])
     return buffer.getvalue()
+
+
+def _has_current_header(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with path.open(encoding="utf-8", newline="") as f:
+        return f.readline().rstrip("\r\n") == ",".join(COLUMNS)
 
 
 def _lock(path: Path) -> FileLock:
@@ -211,8 +224,8 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
             if daily_limit is not None and entry.scored and used_today(entries, entry.team, entry.time) >= daily_limit:
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)
-            if not entries and (not path.exists() or not path.read_text().strip()):
-                atomic_write(path, ",".join(COLUMNS) + "\n" + _row(entry))
+            if not _has_current_header(path):  # new, empty or in the legacy schema: (re)write it whole
+                atomic_write(path, ",".join(COLUMNS) + "\n" + "".join(_row(e) for e in entries) + _row(entry))
             else:
                 with path.open("a", encoding="utf-8", newline="") as f:
                     f.write(_row(entry))
