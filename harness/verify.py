@@ -238,7 +238,7 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: st
     if unknown_types:
         notes.append(f"layers ptflops does not know (counted as 0 MACs; their compute must stay elementwise): {', '.join(sorted(unknown_types))}")
     if outside_profile:
-        notes.append(f"layers {complexity.COUNTER[profile]} does not count (0 MACs under profile {profile!r}; their compute "
+        notes.append(f"layers profile {profile!r} does not count ({complexity.COUNTER[profile]}; 0 MACs, their compute "
                      f"must stay elementwise): {', '.join(sorted(outside_profile))}")
     if owners:
         notes.append(f"parameters or buffers held by modules ptflops does not count: {', '.join(owners[:5])}{' ...' if len(owners) > 5 else ''}")

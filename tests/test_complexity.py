@@ -124,3 +124,11 @@ def test_credited_macs_matches_the_count_per_layer():
     out = conv(X)
     assert credited_macs(conv, (X,), out, "2021") == count_complexity(conv, X, "2021").macs
     assert credited_macs(nn.ReLU(), (out,), out, "2021") == 0
+
+
+def test_norms_outside_the_2021_table_are_noted_as_uncounted():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4), nn.GELU())
+    violations, notes = static_check(model, profile="2021")
+    assert violations == []
+    assert any("profile '2021' does not count (ptflops 0.6.4" in n and "GELU, GroupNorm" in n for n in notes)
+    assert not any("does not count" in n for n in static_check(model, profile="modern")[1])
