@@ -139,16 +139,6 @@ class Mixed(nn.Module):
         return self.head(self.norm(self.features(x).flatten(1)))
 
 
-class ChannelShuffle(nn.Module):
-    def __init__(self, groups: int):
-        super().__init__()
-        self.groups = groups
-
-    def forward(self, x):
-        n, c, h, w = x.shape
-        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
-
-
 class ShuffleUnit(nn.Module):
     """ShuffleNet v1 unit: 1x1 group conv, shuffle, 3x3 depthwise, 1x1 group conv; stride 2 concatenates an avg-pooled shortcut."""
 
@@ -158,7 +148,7 @@ class ShuffleUnit(nn.Module):
         out = oup - inp if stride == 2 else oup
         self.reduce = nn.Sequential(nn.Conv2d(inp, mid, 1, groups=1 if first_group else groups, bias=False), nn.BatchNorm2d(mid), nn.ReLU())
         self.depthwise = nn.Sequential(nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid))
-        self.shuffle = ChannelShuffle(groups)
+        self.shuffle = nn.ChannelShuffle(groups)
         self.expand = nn.Sequential(nn.Conv2d(mid, out, 1, groups=groups, bias=False), nn.BatchNorm2d(out))
         self.shortcut = nn.AvgPool2d(3, 2, 1) if stride == 2 else nn.Identity()
         self.relu = nn.ReLU()
