@@ -219,7 +219,8 @@ def _base_entry(path: Path, team: str, cfg: Competition, now: datetime) -> Entry
     return Entry(
         id=0, time_utc=now.isoformat(timespec="seconds"), team=team, status=STATUS_FAILED, failure="", message="",
         submission=str(path), file_sha256=file_sha, weights_sha256=weights_sha, input_size="", macs=None, params=None,
-        profile=cfg.profile, profile_macs="", profile_version=PROFILES_VERSION, public_f1=None, private_f1=None, public_score=None, private_score=None,
+        profile=cfg.profile, profile_macs="", profile_version=PROFILES_VERSION, public_f1=None, private_f1=None,
+        public_score=None, private_score=None,
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
         ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
         original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="",

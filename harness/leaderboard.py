@@ -2,10 +2,11 @@
 
 Every row is an `Entry`; the CSV columns are `COLUMNS`, derived from the dataclass,
 never typed twice. Files written before `profile_version` existed are read as counted
-by profiles version 1 and upgraded to the current schema on the next append. Appends take an exclusive `filelock`, re-read and validate the
-file under the lock, then append one line and fsync. A malformed file is reported
-with its line number and never written to. Rewrites (`rewrite_entries`) keep a
-timestamped backup and replace the file atomically.
+by profiles version 1 and upgraded to the current schema on the next append. Appends
+take an exclusive `filelock`, re-read and validate the file under the lock, then append
+one line and fsync. A malformed file is reported with its line number and never
+written to. Rewrites (`rewrite_entries`) keep a timestamped backup and replace the file
+atomically.
 
 Example:
     >>> entries = read_entries(Path("leaderboard.csv"))
