@@ -3,7 +3,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench zoo-table clean-venv
+.PHONY: demo test bench zoo-table golden clean-venv
 
 $(VENV)/bin/harness: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(VENV)/bin/harness
 
 bench: $(VENV)/bin/harness
 	$(PY) benchmarks/bench_evaluate.py
+
+golden: $(VENV)/bin/harness  # recount tests/golden/ptflops.json with the real ptflops 0.6.4 and 0.7.5
+	$(PY) scripts/golden_ptflops.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -49,7 +49,8 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 def evaluate_f1(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
     with torch.no_grad():
-        return macro_f1(y.numpy(), model(x).argmax(1).numpy())
+        logits = model(x)
+        return macro_f1(y.numpy(), logits.argmax(1).numpy(), logits.shape[1])
 
 
 def fit(

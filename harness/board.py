@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from harness.config import Competition
+from harness.config import PROFILE_CHANGED_IN, Competition
 from harness.data import AnswerKey
 from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
 from harness.leaderboard import Entry, check_competition, decode_predictions, profile_macs, read_entries, rewrite_entries
 from harness.metrics import bootstrap_macro_f1
-from harness.scoring import Reference, compute_score, f1_term
+from harness.scoring import Reference, config_id, total
 
 CONFIDENCE = 0.95
 
@@ -125,7 +125,7 @@ def bootstrap_scores(entries: list[Entry], key: AnswerKey, part: str, ref: Refer
         if len(predictions) != len(key.labels):
             continue
         f1s = bootstrap_macro_f1(labels, predictions[mask], num_classes, resamples, seed)
-        scores = e.macs / ref.macs + f1_term(f1s, ref.f1)
+        scores = total(e.macs, f1s, ref)
         low, high = np.quantile(scores, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
         out[e.id] = (float(low), float(high))
     return out
@@ -146,15 +146,9 @@ def tie_groups(intervals: list[tuple[float, float]]) -> list[int]:
     return groups
 
 
-def _ref_for(cfg: Competition, part: str) -> Reference:
-    if part == "private" and cfg.reference_private_f1:
-        return Reference(cfg.reference.macs, cfg.reference_private_f1)
-    return cfg.reference
-
-
 def _standings(rows: list[Entry], part: str, counts: dict[str, int], cfg: Competition, key: AnswerKey | None, seed: int) -> list[Standing]:
     rows = sorted(rows, key=lambda e: (e.score(part), e.time_utc))
-    intervals = bootstrap_scores(rows, key, part, _ref_for(cfg, part), cfg.bootstrap_resamples, seed, cfg.num_classes) if key is not None else {}
+    intervals = bootstrap_scores(rows, key, part, cfg.reference_for(part), cfg.bootstrap_resamples, seed, cfg.num_classes) if key is not None else {}
     groups = tie_groups([intervals[e.id] for e in rows]) if len(intervals) == len(rows) else [None] * len(rows)
     return [
         Standing(rank=i + 1, team=e.team, entry_id=e.id, macs=e.macs, params=e.params, f1=e.f1(part), score=e.score(part),
@@ -202,14 +196,28 @@ def history(entries: list[Entry], team: str) -> list[dict]:
     return rows
 
 
-def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None) -> tuple[int, int, Path]:
+@dataclass(frozen=True)
+class Rescored:
+    """What `rescore` did: rows rescored, rows left as they were, and the backup."""
+
+    done: int
+    missing: int
+    """Scored rows with no MACs recorded for the configured profile."""
+    outdated: int
+    """Scored rows whose MACs for the configured profile come from an older definition of it."""
+    backup: Path
+
+
+def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None) -> Rescored:
     """Recompute every scored row under the current profile and reference values.
 
     The values a row had before its first rescoring are kept in its `original_*`
-    columns; the file is backed up first. Returns (rows rescored, rows skipped, backup).
+    columns; the file is backed up first. A row whose MACs for the profile were counted
+    by an older definition of it (`profile_version`) is left as it was and counted in
+    `outdated`: its submission must be evaluated again, never mixed in silently.
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    counts = {"done": 0, "skipped": 0}
+    counts = {"done": 0, "missing": 0, "outdated": 0}
 
     reference = cfg.reference  # ConfigError before anything is written when none is pinned
     if competition is not None:
@@ -221,8 +229,10 @@ def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None)
         out = []
         for e in entries:
             macs = profile_macs(e).get(cfg.profile)
-            if not e.scored or macs is None:
-                counts["skipped"] += e.scored
+            current = e.profile_version >= PROFILE_CHANGED_IN[cfg.profile]
+            if not e.scored or macs is None or not current:
+                if e.scored:
+                    counts["missing" if macs is None else "outdated"] += 1
                 out.append(e)
                 continue
             originals = {} if e.original_profile else {
@@ -230,16 +240,16 @@ def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None)
                 "original_ref_macs": e.ref_macs, "original_ref_f1": e.ref_f1, "original_profile": e.profile}
             out.append(replace(
                 e, **originals, macs=macs, profile=cfg.profile, ref_macs=reference.macs, ref_f1=reference.f1,
-                public_score=compute_score(macs, e.public_f1, reference).total,
-                private_score=compute_score(macs, e.private_f1, _ref_for(cfg, "private")).total,
+                public_score=total(macs, e.public_f1, cfg.reference_for("public")),
+                private_score=total(macs, e.private_f1, cfg.reference_for("private")),
                 rescored_utc=now))
             counts["done"] += 1
         return out
 
     _, backup = rewrite_entries(leaderboard, transform)
-    return counts["done"], counts["skipped"], backup
+    return Rescored(counts["done"], counts["missing"], counts["outdated"], backup)
 
 
 def board_config_ids(entries: list[Entry]) -> set[str]:
     """The configurations (profile, reference) the rows' scores were computed under."""
-    return {f"profile={e.profile} ref_macs={e.ref_macs} ref_f1={e.ref_f1:.4f}" for e in entries if e.scored}
+    return {config_id(e.profile, Reference(e.ref_macs, e.ref_f1)) for e in entries if e.scored}

@@ -193,6 +193,7 @@ def check(
     from harness.evaluate import check_submission
     from harness.render import check_report
     from harness.sandbox import resolve_mode
+    from harness.scoring import macs_term
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
@@ -215,7 +216,7 @@ def check(
         d["passed"] = passed
         d["sandbox"] = result.sandbox
         d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
-        d["macs_term"] = report.macs / cfg.reference.macs if cfg.has_reference else None
+        d["macs_term"] = macs_term(report.macs, cfg.reference_for("public")) if cfg.has_reference else None
         _print_json(d)
     else:
         out.print(check_report(report, cfg, passed, layers, result.sandbox))
@@ -373,12 +374,17 @@ def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: C
         harness rescore --leaderboard leaderboard.csv
     """
     from harness.board import rescore
+    from harness.config import PROFILE_CHANGED_IN
 
     cfg = _config(config)
-    done, skipped, backup = rescore(leaderboard, cfg, _competition(cfg))
-    out.print(f"rescored {done} row(s) under {cfg.config_id}; backup: {backup}")
-    if skipped:
-        err.print(Text(f"note: {skipped} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
+    result = rescore(leaderboard, cfg, _competition(cfg))
+    out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
+    if result.missing:
+        err.print(Text(f"note: {result.missing} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
+    if result.outdated:
+        err.print(Text(f"warning: {result.outdated} row(s) were counted by an older definition of profile {cfg.profile} "
+                       f"(profiles version < {PROFILE_CHANGED_IN[cfg.profile]}) and were left as they were, not mixed in: "
+                       "evaluate their submissions again to count them under the current one", style="bold yellow"))
 
 
 @app.command()
@@ -405,8 +411,10 @@ def reference(
     for col in ("", "recomputed", "pinned"):
         table.add_column(col, justify="right")
     table.add_row("MACs", f"{result.macs:,}", f"{pinned.macs:,}" if pinned else "-")
+    if cfg.reference_private_macs is not None:
+        table.add_row("MACs (private board)", f"{result.macs:,}", f"{cfg.reference_private_macs:,}")
     table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{pinned.f1:.6f}" if pinned else "-")
-    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_private_f1 or pinned.f1:.6f}" if pinned else "-")
+    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_for('private').f1:.6f}" if pinned else "-")
     out.print(table)
     if write:
         path = write_reference(cfg, result.macs, result.public_f1, result.private_f1)

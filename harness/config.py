@@ -26,10 +26,18 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.fileio import atomic_write
 from harness.sandbox import POLICIES, SandboxPolicy
-from harness.scoring import Reference
+from harness.scoring import Reference, config_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("2021", "modern")
+PROFILES_VERSION = 2
+"""The version of the counting profiles' definitions, recorded in every leaderboard row.
+
+1: "2021" was ptflops 0.7.5's table with Linear without bias. 2: "2021" is ptflops 0.6.4's
+table and formulas exactly (see harness.complexity).
+"""
+PROFILE_CHANGED_IN = {"2021": 2, "modern": 1}
+"""The profiles version in which each profile got its current definition."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Competition:
     start: datetime | None = None
     end: datetime | None = None
     teams: tuple[str, ...] = ()
+    reference_private_macs: int | None = None
 
     @property
     def num_classes(self) -> int:
@@ -88,7 +97,19 @@ class Competition:
         """A short label of what the scores depend on: profile and reference values."""
         if self.pinned_reference is None:
             return f"profile={self.profile} (no reference values yet)"
-        return f"profile={self.profile} ref_macs={self.reference.macs} ref_f1={self.reference.f1:.4f}"
+        return config_id(self.profile, self.reference)
+
+    def reference_for(self, part: str) -> Reference:
+        """The reference a score on `part` ("public" or "private") is computed against.
+
+        The private part may pin its own reference MACs and F1 (`reference_private_macs`,
+        `reference_private_f1`); each defaults to the public one.
+        """
+        if part == "private":
+            macs = self.reference.macs if self.reference_private_macs is None else self.reference_private_macs
+            f1 = self.reference.f1 if self.reference_private_f1 is None else self.reference_private_f1
+            return Reference(macs, f1)
+        return self.reference
 
 
 def _find_config_file(explicit: Path | None) -> Path:
@@ -169,7 +190,7 @@ def _teams(table: dict) -> tuple[str, ...]:
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
     """Validate a `[tool.harness]` table; raise ConfigError naming the bad key."""
     known = {
-        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
+        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1", "reference_private_macs",
         "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
         "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams",
     }
@@ -195,6 +216,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
     start, end = _moment(table, "start"), _moment(table, "end")
     if start and end and end <= start:
         raise ConfigError(f"[tool.harness] end: {end.isoformat()} is not after start {start.isoformat()}")
+    private_macs = _get(table, "reference_private_macs", int, None)
+    if private_macs is not None and private_macs <= 0:
+        raise ConfigError(f"[tool.harness] reference_private_macs: must be positive, got {private_macs}")
     private_f1 = _get(table, "reference_private_f1", float, None)
     if private_f1 is not None and not 0.0 < private_f1 <= 1.0:
         raise ConfigError(f"[tool.harness] reference_private_f1: must be in (0, 1], got {private_f1}")
@@ -237,6 +261,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         start=start,
         end=end,
         teams=_teams(table),
+        reference_private_macs=private_macs,
     )
 
 
@@ -286,5 +311,7 @@ def write_reference(cfg: Competition, macs: int, public_f1: float, private_f1: f
             missing.append(f"{key} = {value}")
     if missing:
         text = _insert_after_table(text, missing)
+    private_macs = re.compile(r"^reference_private_macs\s*=.*$", re.MULTILINE)
+    text = private_macs.sub(f"reference_private_macs = {macs}", text, count=1)  # rewritten when present, never added
     atomic_write(cfg.source, text)
     return cfg.source

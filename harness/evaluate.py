@@ -23,7 +23,7 @@ import numpy as np
 
 from harness import data as data_mod
 
-from harness.config import Competition
+from harness.config import PROFILES_VERSION, Competition
 from harness.data import ensure_dataset
 from harness.errors import DataError, RejectedError, SubmissionError, WorkerError
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
@@ -72,13 +72,13 @@ class EvaluationResult:
     sandbox: SandboxMode
 
 
-def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, ref: Reference, private_ref_f1: float | None = None) -> PartScores:
-    """Macro-F1 and score on each part. The private part may have its own reference F1."""
+def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition) -> PartScores:
+    """Macro-F1 and score on each part, each against `cfg.reference_for(part)`."""
     predictions = logits.argmax(axis=1)
-    public_f1 = macro_f1(key.labels[key.public], predictions[key.public])
-    private_f1 = macro_f1(key.labels[key.private], predictions[key.private])
-    private_ref = Reference(ref.macs, private_ref_f1 or ref.f1)
-    return PartScores(public_f1, private_f1, compute_score(macs, public_f1, ref), compute_score(macs, private_f1, private_ref))
+    public_f1 = macro_f1(key.labels[key.public], predictions[key.public], cfg.num_classes)
+    private_f1 = macro_f1(key.labels[key.private], predictions[key.private], cfg.num_classes)
+    return PartScores(public_f1, private_f1, compute_score(macs, public_f1, cfg.reference_for("public")),
+                      compute_score(macs, private_f1, cfg.reference_for("private")))
 
 
 def _base_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
@@ -86,7 +86,8 @@ def _base_entry(path: Path, team: str, cfg: Competition, now: datetime, competit
     return Entry(
         id=0, time_utc=now.isoformat(timespec="seconds"), team=team, status=STATUS_FAILED, failure="", message="",
         submission=str(path), file_sha256=file_sha, weights_sha256=weights_sha, input_size="", macs=None, params=None,
-        profile=cfg.profile, profile_macs="", public_f1=None, private_f1=None, public_score=None, private_score=None,
+        profile=cfg.profile, profile_macs="", profile_version=PROFILES_VERSION, public_f1=None, private_f1=None,
+        public_score=None, private_score=None,
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
         ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
         original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="", competition=competition,
@@ -159,7 +160,7 @@ def evaluate_submission(
     if len(outcome.logits) != len(key.labels):
         append_entry(leaderboard, replace(base, failure="invalid_output", message="wrong number of logits"))
         raise WorkerError("invalid_output", f"the worker returned {len(outcome.logits)} logits for {len(key.labels)} images")
-    scores = score_parts(outcome.logits, key, report.macs, reference, cfg.reference_private_f1)
+    scores = score_parts(outcome.logits, key, report.macs, cfg)
     entry = replace(
         base, status=STATUS_SCORED, public_f1=scores.public_f1, private_f1=scores.private_f1,
         public_score=scores.public.total, private_score=scores.private.total,
@@ -209,12 +210,14 @@ class ReferenceCheck:
     private_f1: float
     pinned: Reference | None
     pinned_private_f1: float | None
+    pinned_private_macs: int | None = None
 
     @property
     def drift(self) -> bool:
         return (
             self.pinned is None
             or self.macs != self.pinned.macs
+            or (self.pinned_private_macs is not None and self.macs != self.pinned_private_macs)
             or abs(self.public_f1 - self.pinned.f1) > 1e-6
             or (self.pinned_private_f1 is not None and abs(self.private_f1 - self.pinned_private_f1) > 1e-6)
         )
@@ -230,6 +233,7 @@ def recompute_reference(cfg: Competition, device: str = "cpu", on_progress: Prog
     if outcome.report.violations or outcome.logits is None:
         raise RejectedError(rejection_message(outcome.report))
     predictions = outcome.logits.argmax(axis=1)
-    public_f1 = macro_f1(key.labels[key.public], predictions[key.public])
-    private_f1 = macro_f1(key.labels[key.private], predictions[key.private])
-    return ReferenceCheck(outcome.report.macs, public_f1, private_f1, cfg.pinned_reference, cfg.reference_private_f1)
+    public_f1 = macro_f1(key.labels[key.public], predictions[key.public], cfg.num_classes)
+    private_f1 = macro_f1(key.labels[key.private], predictions[key.private], cfg.num_classes)
+    return ReferenceCheck(outcome.report.macs, public_f1, private_f1, cfg.pinned_reference, cfg.reference_private_f1,
+                          cfg.reference_private_macs)

@@ -72,7 +72,7 @@ def analyse(
     """
     batch_size = effective_batch_size(batch_size, images.shape[1:])
     violations = source_violations(sub.path) + snapshot.tampering()
-    static, notes = static_check(model, snapshot)
+    static, notes = static_check(model, snapshot, profile)
     violations += static
     example = torch.from_numpy(np.array(images[:1], dtype=np.float32)).to(device)
     tracer = Tracer(model, profile)

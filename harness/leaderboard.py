@@ -1,10 +1,12 @@
 """The leaderboard file: one schema, locked appends, strict reading, quotas.
 
 Every row is an `Entry`; the CSV columns are `COLUMNS`, derived from the dataclass,
-never typed twice. Appends take an exclusive `filelock`, re-read and validate the
-file under the lock, then append one line and fsync. A malformed file is reported
-with its line number and never written to. Rewrites (`rewrite_entries`) keep a
-timestamped backup and replace the file atomically.
+never typed twice. Files written before `profile_version` existed are read as counted
+by profiles version 1 and upgraded to the current schema on the next append. Appends
+take an exclusive `filelock`, re-read and validate the file under the lock, then append
+one line and fsync. A malformed file is reported with its line number and never
+written to. Rewrites (`rewrite_entries`) keep a timestamped backup and replace the file
+atomically.
 
 Example:
     >>> entries = read_entries(Path("leaderboard.csv"))
@@ -53,6 +55,7 @@ class Entry:
     params: int
     profile: str
     profile_macs: str
+    profile_version: int
     public_f1: float
     private_f1: float
     public_score: float
@@ -86,9 +89,10 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
+ADDED_COLUMNS = {"profile_version": "1", "competition": ""}
+"""Columns added since the first schema, with the cell a row written before them gets;
+a file without them is read so and upgraded on its next append."""
 _TYPES = {f.name: f.type for f in fields(Entry)}
-_ADDED_COLUMNS = {"competition": ""}
-"""Columns added after boards were written: a file without them is read with these values and upgraded on its next append."""
 _NULLABLE = {"public_f1", "private_f1", "public_score", "private_score", "macs", "params", "ref_macs", "ref_f1",
              "original_public_score", "original_private_score", "original_ref_macs", "original_ref_f1"}
 
@@ -141,9 +145,8 @@ def read_entries(path: Path) -> list[Entry]:
         return []
     reader = csv.reader(io.StringIO(text, newline=""))
     header = tuple(next(reader))
-    if header != COLUMNS and header == tuple(c for c in COLUMNS if c in header) and set(COLUMNS) - set(header) <= set(_ADDED_COLUMNS):
-        pass  # an older board: the added columns take their defaults
-    elif header != COLUMNS:
+    older = header == tuple(c for c in COLUMNS if c in header) and set(COLUMNS) - set(header) <= set(ADDED_COLUMNS)
+    if header != COLUMNS and not older:
         unknown = [c for c in header if c not in COLUMNS]
         raise LeaderboardError(
             f"{path}:1: unknown leaderboard schema"
@@ -157,7 +160,8 @@ def read_entries(path: Path) -> list[Entry]:
         line = reader.line_num
         if len(row) != len(header):
             raise LeaderboardError(f"{path}:{line}: {len(row)} fields, expected {len(header)}; the file is damaged (it was not changed)")
-        values = {**_ADDED_COLUMNS, **{name: _from_cell(name, cell, line, path) for name, cell in zip(header, row)}}
+        cells = {**ADDED_COLUMNS, **dict(zip(header, row))}
+        values = {name: _from_cell(name, cells[name], line, path) for name in COLUMNS}
         if values["status"] not in (STATUS_SCORED, STATUS_FAILED):
             raise LeaderboardError(f"{path}:{line}: status must be {STATUS_SCORED} or {STATUS_FAILED}, got {values['status']!r}")
         entries.append(Entry(**values))

@@ -1,9 +1,15 @@
 """Predictions and macro-F1.
 
+Macro-F1 is the mean over every configured class, as the 2021 organisers computed it
+(`f1_score(..., labels=range(num_classes), average="macro", zero_division=0)`): a class
+absent from both the truth and the predictions of a scored subset counts 0.
+
 Example:
     >>> import numpy as np
-    >>> macro_f1(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
-    0.777...
+    >>> round(macro_f1(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), num_classes=3), 4)
+    0.7778
+    >>> round(macro_f1(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), num_classes=4), 4)   # class 3 counts 0
+    0.5833
 """
 from __future__ import annotations
 
@@ -13,11 +19,11 @@ import numpy as np
 from harness.errors import WorkerError
 
 
-def macro_f1(labels: np.ndarray, predictions: np.ndarray) -> float:
-    """scikit-learn's macro-F1, `zero_division=0`, as the original competition."""
+def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> float:
+    """scikit-learn's macro-F1 over classes 0..num_classes-1, `zero_division=0`, as the original competition."""
     from sklearn.metrics import f1_score  # imported here: the worker never needs it
 
-    return float(f1_score(labels, predictions, average="macro", zero_division=0))
+    return float(f1_score(labels, predictions, labels=list(range(num_classes)), average="macro", zero_division=0))
 
 
 def bootstrap_macro_f1(
@@ -26,8 +32,8 @@ def bootstrap_macro_f1(
     """Macro-F1 of `resamples` seeded bootstrap resamples of the images, vectorised.
 
     Each resample draws len(labels) images with replacement; all confusion matrices
-    are built by one `bincount`. Classes absent from both truth and prediction in a
-    resample are left out of the mean, as scikit-learn does.
+    are built by one `bincount`. Every configured class is in the mean: one absent from
+    both truth and prediction in a resample counts 0, as `macro_f1` does.
     """
     n = len(labels)
     rng = np.random.default_rng(seed)
@@ -41,8 +47,7 @@ def bootstrap_macro_f1(
     predicted = confusion.sum(axis=1)
     denom = support + predicted
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    present = denom > 0
-    return (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+    return f1.sum(axis=1) / num_classes
 
 
 BATCH_BYTES = 64 * 2**20

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.scoring import f1_term
+from harness.scoring import total
 
 SIZE_IN, DPI = (8, 6), 100
 
@@ -83,7 +83,7 @@ def plot_board(entries, cfg, path: Path, part: str = "public") -> Path:
     grid_m = np.logspace(np.log10(lo), np.log10(hi), 300)
     grid_f = np.linspace(0.5, 1.0, 300)
     mm, ff = np.meshgrid(grid_m, grid_f)
-    zz = mm / ref.macs + f1_term(ff, ref.f1)
+    zz = total(mm, ff, ref)
     scores = [e.score(part) for e in rows if e.f1(part) >= 0.5] + [1.0]
     contours = ax.contour(mm, ff, zz, levels=contour_levels(scores), colors="grey", linewidths=0.7)
     ax.clabel(contours, fmt="score %.2f", fontsize=7, inline=True)

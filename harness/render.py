@@ -14,6 +14,7 @@ from rich.text import Text
 
 from harness.config import Competition
 from harness.report import ModelReport
+from harness.scoring import macs_term
 
 
 def _fmt_int(n) -> str:
@@ -72,7 +73,7 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
         parts.append(Text(f"  x {v}{macs}", style="red"))
     summary = Table(show_header=False, box=None)
     summary.add_row("MACs (scored, profile " + report.profile + ")", _fmt_int(report.macs))
-    summary.add_row("projected MACs term", _fmt(report.macs / cfg.reference.macs) if cfg.has_reference
+    summary.add_row("projected MACs term", _fmt(macs_term(report.macs, cfg.reference_for("public"))) if cfg.has_reference
                     else "- (no reference values yet: `harness reference --write`)")
     for profile, macs in report.profile_macs.items():
         if profile != report.profile:

@@ -5,10 +5,17 @@
             = 0.5 * (1 - F1_sub / F1_ref)   otherwise (a bonus: negative)
             = 1.0                           whenever F1_sub < 0.5
 
+`total`, `macs_term` and `f1_term` take floats or numpy arrays (bootstrap
+resamples, plot grids); `compute_score` returns both terms of one score. The
+board's intervals, the plot's contours, `check`'s projected MACs term and
+`rescore` all call these.
+
 Example:
     >>> s = compute_score(macs=1_386_355, f1=0.8342, ref=Reference(13_863_553, 0.8342))
     >>> round(s.macs_term, 3), s.f1_term, round(s.total, 3)
     (0.1, 0.0, 0.1)
+    >>> total([1_386_355, 13_863_553], [0.8342, 0.8342], Reference(13_863_553, 0.8342)).round(3)
+    array([0.1, 1. ])
 """
 from __future__ import annotations
 
@@ -40,19 +47,46 @@ class Score:
         return self.macs_term + self.f1_term
 
 
+def _scalar_or_array(value: np.ndarray):
+    return float(value) if value.ndim == 0 else value
+
+
+def macs_term(macs, ref: Reference):
+    """The MACs term of the score; works on ints and on numpy arrays of MACs.
+
+    >>> macs_term(1_000, Reference(4_000, 0.8))
+    0.25
+    """
+    return _scalar_or_array(np.asarray(macs, dtype=float) / ref.macs)
+
+
 def f1_term(f1, ref_f1: float):
     """The F1 term of the score; works on floats and on numpy arrays of F1 values.
 
-    >>> f1_term(0.4, 0.8), f1_term(0.6, 0.8), f1_term(1.0, 0.8)
+    >>> f1_term(0.4, 0.8), round(f1_term(0.6, 0.8), 6), f1_term(1.0, 0.8)
     (1.0, 0.25, -0.125)
     """
     f1_arr = np.asarray(f1, dtype=float)
     ratio = f1_arr / ref_f1
     term = np.where(f1_arr < ref_f1, 1.0 - ratio, 0.5 * (1.0 - ratio))
     term = np.where(f1_arr < F1_FLOOR, 1.0, term)
-    return float(term) if term.ndim == 0 else term
+    return _scalar_or_array(term)
+
+
+def total(macs, f1, ref: Reference):
+    """The score, `macs_term + f1_term`, of one submission or of arrays of them (broadcast)."""
+    return macs_term(macs, ref) + f1_term(f1, ref.f1)
 
 
 def compute_score(macs: int, f1: float, ref: Reference) -> Score:
-    """Score a submission with `macs` MACs and macro-F1 `f1` against `ref`."""
-    return Score(macs_term=macs / ref.macs, f1_term=f1_term(f1, ref.f1))
+    """Score a submission with `macs` MACs and macro-F1 `f1` against `ref`, term by term."""
+    return Score(macs_term=macs_term(macs, ref), f1_term=f1_term(f1, ref.f1))
+
+
+def config_id(profile: str, ref: Reference) -> str:
+    """A short label of what scores depend on: the counting profile and the reference values.
+
+    >>> config_id("2021", Reference(2_211_465, 0.939952))
+    'profile=2021 ref_macs=2211465 ref_f1=0.9400'
+    """
+    return f"profile={profile} ref_macs={ref.macs} ref_f1={ref.f1:.4f}"

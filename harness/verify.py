@@ -198,10 +198,10 @@ def source_violations(path: Path) -> list[Violation]:
     return found
 
 
-def static_check(model: nn.Module, snapshot: Snapshot | None = None) -> tuple[list[Violation], list[str]]:
-    """Walk `model` as ptflops does: (violations, informational notes)."""
+def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: str = "2021") -> tuple[list[Violation], list[str]]:
+    """Walk `model` as ptflops does under `profile`: (violations, informational notes)."""
     violations, notes = [], []
-    unknown_types, owners = set(), []
+    unknown_types, outside_profile, owners = set(), set(), []
     harmless = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatten, nn.Sequential, nn.ModuleList, nn.ModuleDict)
     scripted: list[str] = []
     for path, m in model.named_modules(remove_duplicate=False):
@@ -214,12 +214,16 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None) -> tuple[li
             continue
         if "forward" in vars(m):
             violations.append(Violation(name, t.__name__, "forward", 0, "has its forward replaced on the instance: ptflops' hooks do not see that code; remove the override"))
-        if complexity.is_counted(m):
+        if complexity.is_counted(m, profile):
             if snapshot is not None and t in snapshot.forwards and t.forward is not snapshot.forwards[t]:
                 violations.append(Violation(name, t.__name__, "forward", 0, f"torch.nn.{t.__name__}.forward was replaced: ptflops' count no longer matches the work done"))
             children = [n for n, _ in m.named_children()]
             if children:
                 violations.append(Violation(name, t.__name__, "children", 0, f"is a counted layer with children ({', '.join(children)}): ptflops never counts them; move them out of the layer"))
+        elif t in MAC_BEARING and complexity.is_counted(m):
+            violations.append(Violation(name, t.__name__, "profile", 0,
+                                        f"{complexity.uncounted_reason(m, profile)}. Its multiply-accumulates would be uncounted "
+                                        "compute: set profile = \"modern\" in [tool.harness], or build it from layers this profile counts"))
         elif isinstance(m, MAC_BEARING):
             base = next(b for b in t.__mro__ if b in complexity.counted_types())
             overrides = " that overrides forward" if t.forward is not base.forward else ""
@@ -228,11 +232,14 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None) -> tuple[li
                                         f"as 0 MACs; use nn.{base.__name__} itself"))
         else:
             if not list(m.children()) and not isinstance(m, harmless):
-                unknown_types.add(t.__name__)
+                (outside_profile if complexity.is_counted(m) else unknown_types).add(t.__name__)
             if list(m.parameters(recurse=False)) or list(m.buffers(recurse=False)):
                 owners.append(f"{name} ({t.__name__})")
     if unknown_types:
         notes.append(f"layers ptflops does not know (counted as 0 MACs; their compute must stay elementwise): {', '.join(sorted(unknown_types))}")
+    if outside_profile:
+        notes.append(f"layers profile {profile!r} does not count ({complexity.COUNTER[profile]}; 0 MACs, their compute "
+                     f"must stay elementwise): {', '.join(sorted(outside_profile))}")
     if owners:
         notes.append(f"parameters or buffers held by modules ptflops does not count: {', '.join(owners[:5])}{' ...' if len(owners) > 5 else ''}")
     return violations, notes
@@ -331,7 +338,7 @@ class Tracer:
         if self.trace is None:
             return
         path = self.paths.get(id(module))
-        counted = path is not None and complexity.is_counted(module) and not any(f.counted for f in self.stack)
+        counted = path is not None and complexity.is_counted(module, self.profile) and not any(f.counted for f in self.stack)
         self.stack.append(_Frame(module, path, counted))
         self.trace.calls.append((path or f"<unregistered {type(module).__name__}>", type(module).__name__))
 

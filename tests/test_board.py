@@ -11,7 +11,7 @@ from conftest import json_of
 from harness import board
 from harness.errors import LeaderboardError, QuotaError
 from harness.evaluate import _base_entry, score_parts
-from harness.leaderboard import STATUS_SCORED, append_entry, check_quota, encode_predictions, read_entries
+from harness.leaderboard import COLUMNS, STATUS_SCORED, append_entry, check_quota, encode_predictions, read_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -30,7 +30,7 @@ def _predictions(key, public_error: float, private_error: float, seed: int) -> n
 def add(lb, cfg, key, team, macs, public_error, private_error=None, when=NOON, seed=0):
     predictions = _predictions(key, public_error, public_error if private_error is None else private_error, seed)
     logits = np.eye(9)[predictions]
-    s = score_parts(logits, key, macs, cfg.reference, cfg.reference_private_f1)
+    s = score_parts(logits, key, macs, cfg)
     entry = replace(
         _base_entry(ROOT / "submissions" / "team4.py", team, cfg, when), status=STATUS_SCORED, macs=macs, params=1,
         input_size="28x28", profile_macs=f'{{"2021": {macs}, "modern": {macs + 100}}}', public_f1=s.public_f1,
@@ -159,6 +159,19 @@ def test_rescore_keeps_the_original_values(tmp_path, cfg, key, write_config, inv
     assert board_json["row_configs"] == [f"profile=modern ref_macs={cfg.reference.macs * 2} ref_f1={cfg.reference.f1:.4f}"]
 
 
+def test_the_private_board_and_rescore_use_the_private_reference_macs(tmp_path, cfg, key, write_config, invoke):
+    lb = tmp_path / "lb.csv"
+    add(lb, cfg, key, "a", 300_000, 0.12, 0.2)
+    config = write_config(reference_private_macs=cfg.reference.macs * 4)
+    assert invoke("rescore", "--leaderboard", lb, "--config", config).exit_code == 0
+    (row,) = read_entries(lb)
+    own = replace(cfg, reference_private_macs=cfg.reference.macs * 4)
+    assert row.private_score == score_parts(np.eye(9)[_predictions(key, 0.12, 0.2, 0)], key, 300_000, own).private.total
+    assert row.public_score == pytest.approx(read_entries(lb)[0].original_public_score)  # the public board keeps reference_macs
+    private = json_of(invoke("leaderboard", "--leaderboard", lb, "--json", "--private", "--config", config).output)
+    assert private["rows"][0]["score"] == row.private_score
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -195,3 +208,42 @@ def test_pareto_front():
     from harness.plots import pareto_front
 
     assert pareto_front([(1, 0.5), (2, 0.9), (3, 0.8), (0.5, 0.4)]) == [3, 0, 1]
+
+
+def _drop_column(path: Path, column: str) -> None:
+    """Rewrite a board as the schema before `column` existed wrote it."""
+    import csv
+
+    rows = list(csv.reader(path.open(newline="")))
+    i = rows[0].index(column)
+    with path.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([r[:i] + r[i + 1:] for r in rows])
+
+
+def test_a_board_without_profile_version_reads_as_version_1_and_is_upgraded_on_append(tmp_path, cfg, key):
+    lb = tmp_path / "lb.csv"
+    first = add(lb, cfg, key, "a", 300_000, 0.12)
+    assert first.profile_version == 2
+    _drop_column(lb, "profile_version")
+    (old,) = read_entries(lb)
+    assert old.profile_version == 1 and replace(old, profile_version=2) == first
+    add(lb, cfg, key, "b", 200_000, 0.1)
+    assert lb.read_text().splitlines()[0].split(",") == list(COLUMNS)
+    assert [e.profile_version for e in read_entries(lb)] == [1, 2]
+
+
+def test_rescore_leaves_rows_counted_by_an_older_profile_definition_and_says_so(tmp_path, cfg, key, write_config, invoke):
+    lb = tmp_path / "lb.csv"
+    add(lb, cfg, key, "a", 300_000, 0.12)
+    _drop_column(lb, "profile_version")  # counted when "2021" was not yet ptflops 0.6.4's table
+    add(lb, cfg, key, "b", 200_000, 0.1)
+    config = write_config(reference_macs=cfg.reference.macs * 2)
+    result = invoke("rescore", "--leaderboard", lb, "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "1 row(s) were counted by an older definition of profile 2021" in result.output
+    old, new = read_entries(lb)
+    assert old.ref_macs == cfg.reference.macs and not old.rescored_utc  # left as it was
+    assert new.ref_macs == 2 * cfg.reference.macs and new.rescored_utc
+    modern = write_config(profile="modern")  # "modern" has not changed since version 1
+    assert invoke("rescore", "--leaderboard", lb, "--config", modern).exit_code == 0
+    assert all(e.profile == "modern" for e in read_entries(lb))

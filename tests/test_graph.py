@@ -83,12 +83,12 @@ def test_a_forged_report_is_never_scored(invoke, tmp_path, name):
     assert result.exit_code != 0
     assert not [e for e in read_entries(lb) if e.scored]
     if name == "forger_export.py":
-        assert "clean recount" in result.output and "191,336" in result.output
+        assert "clean recount" in result.output and "191,345" in result.output
 
 
 def test_check_reports_the_clean_recount(invoke):
     d = json_of(invoke("check", ROOT / "submissions" / "team4.py", "--json").output)
-    assert d["checks"]["clean_recount"] is True and d["macs"] == 191_336
+    assert d["checks"]["clean_recount"] is True and d["macs"] == 191_345
 
 
 def test_transposed_conv_upsample_and_instance_norm_rebuild(tmp_path):

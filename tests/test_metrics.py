@@ -15,18 +15,30 @@ def _noisy(seed: int, n: int = 400, k: int = 9):
     return labels, predictions
 
 
+def _sklearn(labels, predictions, k=9):
+    return f1_score(labels, predictions, labels=list(range(k)), average="macro", zero_division=0)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_macro_f1_is_sklearns(seed):
+def test_macro_f1_is_sklearns_over_every_configured_class(seed):
     labels, predictions = _noisy(seed)
-    assert macro_f1(labels, predictions) == pytest.approx(f1_score(labels, predictions, average="macro", zero_division=0))
+    assert macro_f1(labels, predictions, 9) == pytest.approx(_sklearn(labels, predictions))
 
 
-def test_bootstrap_resamples_match_sklearn_one_by_one():
-    labels, predictions = _noisy(3, n=120)
+def test_a_class_absent_from_the_subset_counts_zero():
+    labels, predictions = np.array([0, 0, 1, 1, 2]), np.array([0, 0, 1, 1, 2])  # classes 3..8 never occur
+    assert macro_f1(labels, predictions, 9) == pytest.approx(3 / 9)
+    assert macro_f1(labels, predictions, 9) == pytest.approx(_sklearn(labels, predictions))
+    assert f1_score(labels, predictions, average="macro", zero_division=0) == 1.0  # what leaving labels= out gives
+
+
+@pytest.mark.parametrize("n", [120, 12])  # 12 images: most resamples miss some of the 9 classes
+def test_bootstrap_resamples_match_sklearn_one_by_one(n):
+    labels, predictions = _noisy(3, n=n)
     f1s = bootstrap_macro_f1(labels, predictions, 9, resamples=50, seed=7)
     draws = np.random.default_rng(7).integers(0, len(labels), size=(50, len(labels)))
-    expected = [f1_score(labels[d], predictions[d], average="macro", zero_division=0) for d in draws]
-    assert np.allclose(f1s, expected)
+    expected = [_sklearn(labels[d], predictions[d]) for d in draws]
+    assert np.allclose(f1s, expected, rtol=0, atol=1e-12)
 
 
 def test_predict_logits_rejects_wrong_shape_and_nan():
