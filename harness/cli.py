@@ -196,6 +196,16 @@ def _answer_key(cfg):
         return None
 
 
+def _required_answer_key(cfg, why: str):
+    from harness.data import read_answer_key
+    from harness.evaluate import ensure_dataset
+
+    try:
+        return read_answer_key(ensure_dataset(cfg))
+    except HarnessError as e:
+        raise HarnessError(f"{why}: {e.message}") from None
+
+
 @app.command("leaderboard")
 @_guard
 def leaderboard_cmd(
@@ -274,7 +284,7 @@ def history_cmd(
     team: Annotated[str, typer.Argument(help="Team name.")],
     leaderboard: LeaderboardOpt = Path("leaderboard.csv"),
     as_json: JsonOpt = False,
-    plot: Annotated[Optional[Path], typer.Option(help="Write the team's score over time to this PNG.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write the team's score over time, and its forecast P(top 3) at each day's end, to this PNG.")] = None,
     config: ConfigOpt = None,
 ):
     """Every submission of a team over time, with its best public score so far.
@@ -282,21 +292,82 @@ def history_cmd(
     Example:
         harness history team4 --plot team4.png
     """
-    from harness.board import history
+    from harness.board import history, read_picks
     from harness.leaderboard import read_entries
     from harness.render import history_table
 
-    rows = history(read_entries(leaderboard), team)
+    entries = read_entries(leaderboard)
+    rows = history(entries, team)
     if not rows:
         raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
     if plot is not None:
+        from harness.forecast import forecast_by_day
         from harness.plots import plot_history
 
-        plot_history(rows, team, plot)
+        cfg = _config(config)
+        key = _answer_key(cfg)
+        timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
+        plot_history(rows, team, plot, timeline)
     if as_json:
         _print_json({"team": team, "rows": rows})
     else:
         out.print(history_table(rows, team))
+        if plot is not None:
+            out.print(f"plot written to {plot}")
+
+
+@app.command("forecast")
+@_guard
+def forecast_cmd(
+    leaderboard: LeaderboardOpt = Path("leaderboard.csv"),
+    team: Annotated[Optional[str], typer.Option(help="Show this team only, with its every P(final rank = k).")] = None,
+    as_json: JsonOpt = False,
+    plot: Annotated[Optional[Path], typer.Option(help="Write the teams x final ranks heat map to this PNG.")] = None,
+    backtest: Annotated[bool, typer.Option("--backtest", help="Measure the calibration over random re-splits of the held-out images (needs the private labels).")] = False,
+    draws: Annotated[int, typer.Option(min=1, help="Simulated private boards per forecast.")] = 1000,
+    splits: Annotated[int, typer.Option(min=1, help="Re-splits of the held-out images (--backtest).")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the draws and re-splits.")] = 0,
+    config: ConfigOpt = None,
+):
+    """Forecast each team's final rank before the private board is revealed, from public data only.
+
+    Per team: P(final rank = k), P(top 3), the expected rank and a 90% interval of its
+    private score, from paired simulated private parts drawn from the public images.
+
+    Example:
+        harness forecast
+        harness forecast --team team4 --json
+        harness forecast --plot ranks.png
+        harness forecast --backtest --splits 200
+    """
+    from harness import forecast as forecast_mod
+    from harness.board import read_picks
+    from harness.leaderboard import read_entries
+    from harness.render import backtest_report, forecast_table
+
+    if backtest and (team or plot):
+        raise HarnessError("--backtest measures the whole board: leave out --team and --plot")
+    cfg = _config(config)
+    entries = read_entries(leaderboard)
+    key = _required_answer_key(cfg, "the forecast needs the labels of the public images")
+    picks = read_picks(leaderboard)
+    if backtest:
+        result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            out.print(backtest_report(result))
+        return
+    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed)
+    payload = result.to_dict(team)  # checks --team before anything is written
+    if plot is not None:
+        from harness.plots import plot_rank_probabilities
+
+        plot_rank_probabilities(result, plot)
+    if as_json:
+        _print_json(payload)
+    else:
+        out.print(forecast_table(result, team))
         if plot is not None:
             out.print(f"plot written to {plot}")
 
