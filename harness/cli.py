@@ -214,6 +214,7 @@ def leaderboard_cmd(
     private: Annotated[bool, typer.Option("--private", help="Reveal the final (private) standings and the shake-up.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="List every attempt, failed ones included.")] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Write the MACs/F1 plane with iso-score contours to this PNG.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML page to publish (the private board only with --private).")] = None,
     config: ConfigOpt = None,
 ):
     """Show the board: best public score per team, with 95% intervals and tie groups.
@@ -222,6 +223,7 @@ def leaderboard_cmd(
         harness leaderboard --json
         harness leaderboard --private
         harness leaderboard --plot board.png
+        harness leaderboard --html board.html
     """
     from harness import board as board_mod
     from harness.leaderboard import read_entries
@@ -229,6 +231,8 @@ def leaderboard_cmd(
 
     cfg = _config(config)
     entries = read_entries(leaderboard)
+    if show_all and html is not None:
+        raise HarnessError("--html publishes the ranked board: leave out --all")
     if show_all:
         rows = [{k: v for k, v in e.__dict__.items() if k != "predictions" and (private or not k.startswith(("private", "original_private")))} for e in entries]
         if as_json:
@@ -246,6 +250,10 @@ def leaderboard_cmd(
         from harness.plots import plot_board
 
         plot_board(entries, cfg, plot, part="private" if private else "public")
+    if html is not None:
+        from harness.page import write_board_page
+
+        write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
     meta = {"board": "private" if private else "public", "resamples": cfg.bootstrap_resamples, "confidence": board_mod.CONFIDENCE,
             "config": cfg.config_id, "row_configs": configs}
     if as_json:
@@ -254,8 +262,9 @@ def leaderboard_cmd(
         out.print(f"no scored submissions in {leaderboard} yet: `harness evaluate FILE --leaderboard {leaderboard}` adds one")
     else:
         out.print(board_table(standings, private, meta))
-        if plot is not None:
-            out.print(f"plot written to {plot}")
+        for what, path in (("plot", plot), ("page", html)):
+            if path is not None:
+                out.print(f"{what} written to {path}")
 
 
 @app.command()

@@ -136,10 +136,10 @@ def history_table(rows: list[dict], team: str) -> Table:
     return table
 
 
-def _percent(p: float) -> str:
-    """A probability as a short percentage: '73%', '<1%' when small but not zero, '.' for zero."""
+def percent(p: float, zero: str = ".") -> str:
+    """A probability as a short percentage: '73%', '<1%' when small but not zero, `zero` for zero."""
     if p == 0:
-        return "."
+        return zero
     return "<1%" if p < 0.005 else ">99%" if 0.995 <= p < 1 else f"{p:.0%}"
 
 
@@ -165,10 +165,10 @@ def forecast_table(forecast, team: str | None = None) -> Table:
     for col in columns:
         table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team")
     for t in rows:
-        cells = [str(t.public_rank), t.team, ",".join(map(str, t.picks)), _fmt(t.public_score), _percent(t.p_first),
-                 _percent(t.p_top3), f"{t.expected_rank:.2f}", f"{t.score_low:.3f}-{t.score_high:.3f}"]
+        cells = [str(t.public_rank), t.team, ",".join(map(str, t.picks)), _fmt(t.public_score), percent(t.p_first),
+                 percent(t.p_top3), f"{t.expected_rank:.2f}", f"{t.score_low:.3f}-{t.score_high:.3f}"]
         if per_rank:
-            cells += [_percent(p) for p in t.rank_probabilities]
+            cells += [percent(p) for p in t.rank_probabilities]
         table.add_row(*cells)
     return table
 
