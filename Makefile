@@ -21,6 +21,7 @@ test: $(VENV)/bin/harness
 
 bench: $(VENV)/bin/harness
 	$(PY) benchmarks/bench_evaluate.py
+	$(PY) benchmarks/bench_forecast.py
 
 clean-venv:
 	rm -rf $(VENV)
