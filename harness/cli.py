@@ -185,25 +185,18 @@ def check(
         raise typer.Exit(code=1)
 
 
-def _answer_key(cfg):
+def _answer_key(cfg, needed_for: str | None = None):
+    """The host's answer key; when it cannot be read, a note (or an error saying what `needed_for` it)."""
     from harness.data import read_answer_key
     from harness.evaluate import ensure_dataset
 
     try:
         return read_answer_key(ensure_dataset(cfg))
     except HarnessError as e:
+        if needed_for:
+            raise HarnessError(f"{needed_for}: {e.message}") from None
         err.print(Text(f"note: no confidence intervals ({e.message})", style="yellow"))
         return None
-
-
-def _required_answer_key(cfg, why: str):
-    from harness.data import read_answer_key
-    from harness.evaluate import ensure_dataset
-
-    try:
-        return read_answer_key(ensure_dataset(cfg))
-    except HarnessError as e:
-        raise HarnessError(f"{why}: {e.message}") from None
 
 
 @app.command("leaderboard")
@@ -358,7 +351,8 @@ def forecast_cmd(
         raise HarnessError("--backtest measures the whole board: leave out --team and --plot")
     cfg = _config(config)
     entries = read_entries(leaderboard)
-    key = _required_answer_key(cfg, "the forecast needs the labels of the public images")
+    _ensure_data(cfg, not as_json)
+    key = _answer_key(cfg, needed_for="the forecast needs the labels of the public images")
     picks = read_picks(leaderboard)
     if backtest:
         result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)

@@ -20,7 +20,7 @@ re-split's private board.
 Example:
     >>> fc = forecast_board(read_entries(Path("leaderboard.csv")), {}, cfg, key)
     >>> [(t.team, round(t.p_top3, 2)) for t in fc.teams][:2]
-    [('team4', 1.0), ('zoo-shufflenet', 0.96)]
+    [('team4', 0.99), ('zoo-shufflenet', 0.97)]
 """
 from __future__ import annotations
 
