@@ -12,6 +12,7 @@ from conftest import json_of
 from harness import forecast as fc
 from harness.board import final_entries, private_board, read_picks, select_final
 from harness.data import AnswerKey
+from harness.errors import LeaderboardError
 from harness.leaderboard import Entry, decode_predictions, encode_predictions, read_entries
 from harness.metrics import unseen_sample_counts, weighted_macro_f1
 from harness.scoring import compute_score
@@ -133,6 +134,13 @@ def test_forecast_reads_only_public_labels(tiny):
     scrambled = AnswerKey(np.where(key.public, key.labels, (key.labels + 1) % CLASSES), key.public)
     first = fc.forecast_board(rows, {}, cfg, key, draws=200, seed=1)
     assert fc.forecast_board(rows, {}, cfg, scrambled, draws=200, seed=1) == first
+
+
+def test_rows_of_another_data_set_are_refused_by_name(tiny):
+    cfg, key, rows = tiny
+    bigger = AnswerKey(np.concatenate([key.labels, [0, 1]]), np.concatenate([key.public, [True, False]]))
+    with pytest.raises(LeaderboardError, match=r"row 1 \(a\) holds 48 predictions but the data set has 50"):
+        fc.forecast_board(rows, {}, cfg, bigger, draws=10)
 
 
 def test_resplit_masks_keep_each_class_public_count(tiny):
