@@ -45,6 +45,7 @@ td.up { color: #1a7f37; } td.down { color: #cf222e; }
 .bar span { position: absolute; top: 0; bottom: 0; background: #0969da; border-radius: 0.2rem; min-width: 2px; }
 .bar i { position: absolute; top: -0.15rem; bottom: -0.15rem; width: 2px; background: #1b1f24; }
 img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
+div.scroll { overflow-x: auto; }
 """
 
 
@@ -62,7 +63,8 @@ def _table(headers: list[str], rows: list[tuple[str, list]], caption: str) -> st
         cells = [(c, "team" if h == "team" else "") if isinstance(c, str) else c for h, c in zip(headers, cells)]
         tds = "".join(f'<td class="{cls}">{c}</td>' if cls else f"<td>{c}</td>" for c, cls in cells)
         body.append(f'<tr class="{css}">{tds}</tr>')
-    return f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="scroll"><table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _interval_bar(s: Standing, lo: float, hi: float) -> str:
@@ -101,7 +103,7 @@ def _forecast_section(fc: Forecast) -> str:
              [str(t.public_rank), escape(t.team), ", ".join(map(str, t.picks)), f"{t.public_score:.4f}",
               percent(t.p_first, "0%"), percent(t.p_top3, "0%"), f"{t.expected_rank:.2f}", f"{t.score_low:.3f}&ndash;{t.score_high:.3f}"])
             for i, t in enumerate(fc.teams)]
-    caption = (f"{fc.draws} simulated private boards, each from {fc.private_images} images drawn from the "
+    caption = (f"{fc.draws:,} simulated private boards, each from {fc.private_images} images drawn from the "
                f"{fc.public_images} public ones, the same draws for every team")
     return (f"<h2>Shake-up forecast</h2><p class=\"note\">How likely each final rank is, from public information "
             f"only: the public labels and each team's predictions for its final picks.</p>"
@@ -117,7 +119,7 @@ def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competiti
         raise HarnessError("no scored submissions on the board yet: nothing to publish")
     now = now or datetime.now(timezone.utc)
     configs = ", ".join(sorted(board_config_ids(entries))) or cfg.config_id
-    resamples = f"{CONFIDENCE:.0%} intervals from {cfg.bootstrap_resamples} seeded bootstrap resamples of the"
+    resamples = f"{CONFIDENCE:.0%} intervals from {cfg.bootstrap_resamples:,} seeded bootstrap resamples of the"
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
