@@ -191,9 +191,9 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
     if not standings:
         raise LeaderboardError("no scored submissions on the board: nothing to forecast")
     chosen = final_entries(entries, picks, cfg.final_picks)
-    teams = [s.team for s in standings]
+    teams = {s.team: i for i, s in enumerate(standings)}  # columns in public-rank order
     rows = sorted((e for t in teams for e in chosen[t]), key=lambda e: (e.time_utc, e.id))
-    team_of = np.array([teams.index(e.team) for e in rows])
+    team_of = [teams[e.team] for e in rows]
     predictions = np.stack([_predictions(e, key, cache)[key.public] for e in rows])
     counts = unseen_sample_counts(n_public, n_private, draws, seed)
     f1 = weighted_macro_f1(key.labels[key.public], predictions, counts, cfg.num_classes)
