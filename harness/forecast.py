@@ -255,7 +255,12 @@ def resplit_masks(key: AnswerKey, splits: int, seed: int) -> np.ndarray:
     return masks
 
 
-def _calibration(event: str, p: np.ndarray, outcome: np.ndarray, public_board_p: np.ndarray) -> Calibration:
+def calibration(event: str, p: np.ndarray, outcome: np.ndarray, public_board_p: np.ndarray) -> Calibration:
+    """Brier score and reliability bins of forecasts `p` of an event against its 0/1 `outcome`.
+
+    >>> round(calibration("top3", np.array([0.9, 0.1]), np.array([1.0, 0.0]), np.array([1.0, 1.0])).brier, 4)
+    0.01
+    """
     edges = np.linspace(0, 1, BINS + 1)
     which = np.minimum((p * BINS).astype(int), BINS - 1)
     bins = []
@@ -306,6 +311,6 @@ def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition
             covered.append(t.score_low <= outcome[t.team].score <= t.score_high)
     arrays = [np.array(a, dtype=float) for a in (p_top3, p_first, o_top3, o_first, pub_top3, pub_first)]
     return Backtest(splits=splits, draws=draws, seed=seed, teams=len({e.team for e in scored}), forecasts=len(p_top3),
-                    top3=_calibration("top3", arrays[0], arrays[2], arrays[4]),
-                    first=_calibration("first", arrays[1], arrays[3], arrays[5]),
+                    top3=calibration("top3", arrays[0], arrays[2], arrays[4]),
+                    first=calibration("first", arrays[1], arrays[3], arrays[5]),
                     interval_coverage=float(np.mean(covered)))
