@@ -21,6 +21,7 @@ test: $(VENV)/bin/harness
 
 bench: $(VENV)/bin/harness
 	$(PY) benchmarks/bench_evaluate.py
+	$(PY) benchmarks/bench_forecast.py
 
 golden: $(VENV)/bin/harness  # recount tests/golden/ptflops.json with the real ptflops 0.6.4 and 0.7.5
 	$(PY) scripts/golden_ptflops.py

@@ -5,7 +5,8 @@
 Every submission is really evaluated (worker, verifier, scoring); only the clock is
 simulated, through the library's `now=` argument, so that quotas and day boundaries
 show. Cheating entries from `tests/cheats/` are rejected and recorded as failed
-attempts. At the end it prints the public and the private board and writes the plots;
+attempts. At the end it prints the public board, the shake-up forecast made before the
+reveal and the private board, and writes the plots and the HTML page (`board.html`);
 afterwards `harness leaderboard --leaderboard OUT/leaderboard.csv --private` and
 `harness history TEAM --leaderboard ...` work on the result as on any board.
 """
@@ -24,7 +25,9 @@ from harness.config import load_config  # noqa: E402
 from harness.data import open_dataset, read_answer_key  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.evaluate import evaluate_submission  # noqa: E402
+from harness.forecast import forecast_board  # noqa: E402
 from harness.leaderboard import read_entries  # noqa: E402
+from harness.page import write_board_page  # noqa: E402
 from harness.plots import plot_board, plot_history  # noqa: E402
 
 S, C = ROOT / "submissions", ROOT / "tests" / "cheats"
@@ -64,12 +67,16 @@ def main() -> None:
     print("\npublic board")
     for s in public_board(entries, cfg, key):
         print(f"  {s.rank}. {s.team:6s} {s.score:.4f}  [{s.ci_low:.4f}, {s.ci_high:.4f}]  tie group {s.tie_group}")
+    print("forecast before the reveal (public labels and each team's final picks only)")
+    for t in forecast_board(entries, read_picks(board), cfg, key).teams:
+        print(f"  {t.team:6s} P(1st) {t.p_first:4.0%}  P(top 3) {t.p_top3:4.0%}  expected rank {t.expected_rank:.2f}")
     print("private board (final picks; alpha chose one, the others got their two best public)")
     for s in private_board(entries, read_picks(board), cfg, key):
         print(f"  {s.rank}. {s.team:6s} {s.score:.4f}  public rank {s.public_rank}, change {s.change:+d}")
     plot_board(entries, cfg, args.out / "board.png")
     plot_history(history(entries, "alpha"), "alpha", args.out / "alpha.png")
-    print(f"\n{len(entries)} attempts in {board}; plots in {args.out}")
+    write_board_page(args.out / "board.html", entries, read_picks(board), cfg, key, private=True)
+    print(f"\n{len(entries)} attempts in {board}; plots and board.html in {args.out}")
 
 
 if __name__ == "__main__":

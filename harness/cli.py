@@ -224,12 +224,15 @@ def check(
         raise typer.Exit(code=1)
 
 
-def _answer_key(cfg):
+def _answer_key(cfg, needed_for: str | None = None):
+    """The host's answer key; when it cannot be read, a note (or an error saying what `needed_for` it)."""
     from harness.data import ensure_dataset, read_answer_key
 
     try:
         return read_answer_key(ensure_dataset(cfg))
     except HarnessError as e:
+        if needed_for:
+            raise HarnessError(f"{needed_for}: {e.message}") from None
         err.print(Text(f"note: no confidence intervals ({e.message})", style="yellow"))
         return None
 
@@ -243,6 +246,7 @@ def leaderboard_cmd(
     reveal: Annotated[bool, typer.Option("--reveal", help="Host only: show the private board before the configured `end`.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="List every attempt, failed ones included.")] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Write the MACs/F1 plane with iso-score contours to this PNG.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML page to publish (the private board only with --private).")] = None,
     config: ConfigOpt = None,
 ):
     """Show the board: best public score per team, with 95% intervals and tie groups.
@@ -251,6 +255,7 @@ def leaderboard_cmd(
         harness leaderboard --json
         harness leaderboard --private
         harness leaderboard --plot board.png
+        harness leaderboard --html board.html
     """
     from datetime import datetime, timezone
 
@@ -268,6 +273,8 @@ def leaderboard_cmd(
     older = check_competition(entries, identity, leaderboard, cfg.source)
     if not as_json:
         _note_older_rows(older, leaderboard, cfg)
+    if show_all and html is not None:
+        raise HarnessError("--html publishes the ranked board: leave out --all")
     if show_all:
         rows = [{k: v for k, v in e.__dict__.items() if k != "predictions" and (private or not k.startswith(("private", "original_private")))} for e in entries]
         if as_json:
@@ -285,6 +292,10 @@ def leaderboard_cmd(
         from harness.plots import plot_board
 
         plot_board(entries, cfg, plot, part="private" if private else "public")
+    if html is not None:
+        from harness.page import write_board_page
+
+        write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
     meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
             "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
     if as_json:
@@ -293,8 +304,9 @@ def leaderboard_cmd(
         out.print(f"no scored submissions in {leaderboard} yet: `harness evaluate FILE --leaderboard {leaderboard}` adds one")
     else:
         out.print(board_table(standings, private, meta, width=out.width))
-        if plot is not None:
-            out.print(f"plot written to {plot}")
+        for what, path in (("plot", plot), ("page", html)):
+            if path is not None:
+                out.print(f"{what} written to {path}")
 
 
 def _note_older_rows(count: int, leaderboard: Path, cfg) -> None:
@@ -332,7 +344,7 @@ def history_cmd(
     team: Annotated[str, typer.Argument(help="Team name.")],
     leaderboard: LeaderboardOpt = Path("leaderboard.csv"),
     as_json: JsonOpt = False,
-    plot: Annotated[Optional[Path], typer.Option(help="Write the team's score over time to this PNG.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write the team's score over time, and its forecast P(top 3) at each day's end, to this PNG.")] = None,
     config: ConfigOpt = None,
 ):
     """Every submission of a team over time, with its best public score so far.
@@ -340,7 +352,7 @@ def history_cmd(
     Example:
         harness history team4 --plot team4.png
     """
-    from harness.board import history
+    from harness.board import history, read_picks
     from harness.leaderboard import check_competition, read_entries
     from harness.render import history_table
 
@@ -352,13 +364,75 @@ def history_cmd(
     if not rows:
         raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
     if plot is not None:
+        from harness.forecast import forecast_by_day
         from harness.plots import plot_history
 
-        plot_history(rows, team, plot)
+        key = _answer_key(cfg)
+        timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
+        plot_history(rows, team, plot, timeline)
     if as_json:
         _print_json({"competition": identity, "team": team, "rows": rows})
     else:
         out.print(history_table(rows, team))
+        if plot is not None:
+            out.print(f"plot written to {plot}")
+
+
+@app.command("forecast")
+@_guard
+def forecast_cmd(
+    leaderboard: LeaderboardOpt = Path("leaderboard.csv"),
+    team: Annotated[Optional[str], typer.Option(help="Show this team only, with its every P(final rank = k).")] = None,
+    as_json: JsonOpt = False,
+    plot: Annotated[Optional[Path], typer.Option(help="Write the teams x final ranks heat map to this PNG.")] = None,
+    backtest: Annotated[bool, typer.Option("--backtest", help="Measure the calibration over random re-splits of the held-out images (needs the private labels).")] = False,
+    draws: Annotated[int, typer.Option(min=1, help="Simulated private boards per forecast.")] = 1000,
+    splits: Annotated[int, typer.Option(min=1, help="Re-splits of the held-out images (--backtest).")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the draws and re-splits.")] = 0,
+    config: ConfigOpt = None,
+):
+    """Forecast each team's final rank before the private board is revealed, from public data only.
+
+    Per team: P(final rank = k), P(top 3), the expected rank and a 90% interval of its
+    private score, from paired simulated private parts drawn from the public images.
+
+    Example:
+        harness forecast
+        harness forecast --team team4 --json
+        harness forecast --plot ranks.png
+        harness forecast --backtest --splits 200
+    """
+    from harness import forecast as forecast_mod
+    from harness.board import read_picks
+    from harness.leaderboard import check_competition, read_entries
+    from harness.render import backtest_report, forecast_table
+
+    if backtest and (team or plot):
+        raise HarnessError("--backtest measures the whole board: leave out --team and --plot")
+    cfg = _config(config)
+    entries = read_entries(leaderboard)
+    _ensure_data(cfg, not as_json)
+    identity = _competition(cfg, show=not as_json)
+    check_competition(entries, identity, leaderboard, cfg.source)
+    key = _answer_key(cfg, needed_for="the forecast needs the labels of the public images")
+    picks = read_picks(leaderboard)
+    if backtest:
+        result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
+        if as_json:
+            _print_json({"competition": identity, **result.to_dict()})
+        else:
+            out.print(backtest_report(result))
+        return
+    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed)
+    payload = result.to_dict(team)  # checks --team before anything is written
+    if plot is not None:
+        from harness.plots import plot_rank_probabilities
+
+        plot_rank_probabilities(result, plot)
+    if as_json:
+        _print_json({"competition": identity, **payload})
+    else:
+        out.print(forecast_table(result, team))
         if plot is not None:
             out.print(f"plot written to {plot}")
 

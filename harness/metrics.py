@@ -50,6 +50,55 @@ def bootstrap_macro_f1(
     return f1.sum(axis=1) / num_classes
 
 
+def unseen_sample_counts(observed: int, size: int, draws: int, seed: int) -> np.ndarray:
+    """`draws` seeded samples of `size` items that stand for an unseen sample, from `observed` items.
+
+    Each draw bootstraps the `observed` items (a population they could have come from),
+    then draws `size` items from that population with replacement. So a statistic of
+    the draws spreads around the observed one as much as an unseen sample's statistic
+    does: twice the variance of one sample when `size == observed`, as between a public
+    and a private part. Returned as counts, draws x observed (how often each item was
+    drawn), so that one set of draws can weight every team's predictions (paired).
+
+    >>> unseen_sample_counts(4, 6, draws=2, seed=0).sum(axis=1)
+    array([6, 6])
+    """
+    rng = np.random.default_rng(seed)
+    population = rng.integers(0, observed, size=(draws, observed))
+    items = np.take_along_axis(population, rng.integers(0, observed, size=(draws, size)), axis=1)
+    items += (np.arange(draws) * observed)[:, None]
+    return np.bincount(items.ravel(), minlength=draws * observed).reshape(draws, observed)
+
+
+def weighted_macro_f1(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """Macro-F1 over all `num_classes` classes of many predictions under many weightings.
+
+    `predictions` is E x n (or n), `weights` D x n integer counts (a resample, or a 0/1
+    mask of a part); returns E x D (or D). Each equals scikit-learn's
+    `f1_score(labels, p, sample_weight=w, labels=range(num_classes), average="macro",
+    zero_division=0)`: a class that has neither labels nor predictions scores 0.
+    Per class F1 = 2 TP / (support + predicted), each a matrix product of the weights
+    with one-hot columns (see `benchmarks/bench_forecast.py` for its speed).
+
+    >>> weighted_macro_f1(np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([[1, 1, 1], [1, 2, 0]]), 2).round(3)
+    array([0.667, 1.   ])
+    """
+    single = np.ndim(predictions) == 1
+    predictions = np.atleast_2d(predictions)
+    w = np.asarray(weights, dtype=np.float32)  # integer counts below 2**24 are exact
+    truth = np.eye(num_classes, dtype=np.float32)[labels]
+    support = (w @ truth).astype(np.float64)
+    out = np.empty((len(predictions), len(w)))
+    for i, p in enumerate(predictions):
+        predicted_hot = np.eye(num_classes, dtype=np.float32)[p]
+        counts = (w @ np.hstack([predicted_hot, truth * (p == labels)[:, None]])).astype(np.float64)
+        predicted, tp = counts[:, :num_classes], counts[:, num_classes:]
+        denom = support + predicted
+        f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        out[i] = f1.mean(axis=1)
+    return out[0] if single else out
+
+
 BATCH_BYTES = 64 * 2**20
 """Input bytes per evaluation batch at most: big images get smaller batches."""
 

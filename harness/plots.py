@@ -1,6 +1,7 @@
-"""PNG plots with matplotlib (Agg): the MACs/F1 plane and a team's score over time.
+"""PNG plots with matplotlib (Agg): the MACs/F1 plane, a team's score over time, the forecast's heat map.
 
-Both are 800 x 600 pixels (8 x 6 inches at 100 dpi).
+800 x 600 pixels (8 x 6 inches at 100 dpi); the heat map grows with the number of teams.
+Each writes to a path or to a binary file object (the HTML page embeds them).
 
 Example:
     >>> plot_board(read_entries(Path("leaderboard.csv")), cfg, Path("board.png"))
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -42,7 +44,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, path: Path | BinaryIO) -> None:
     try:
         fig.savefig(path, dpi=DPI)
     except OSError as e:
@@ -66,7 +68,7 @@ def contour_levels(scores: list[float], count: int = 6) -> list[float]:
     return [float(v) for v in levels]
 
 
-def plot_board(entries, cfg, path: Path, part: str = "public") -> Path:
+def plot_board(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Path | BinaryIO:
     """Every scored row on MACs (log) x F1, iso-score contours, reference and Pareto front.
 
     Contours span the teams' scores; they are drawn only where F1 >= 0.5, since below it
@@ -116,19 +118,57 @@ def plot_board(entries, cfg, path: Path, part: str = "public") -> Path:
     return path
 
 
-def plot_history(rows: list[dict], team: str, path: Path) -> Path:
-    """A team's public score per submission over time, and its best so far."""
+def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[datetime, float]] | None = None) -> Path:
+    """A team's public score per submission over time, and its best so far.
+
+    With `p_top3` (from `forecast.forecast_by_day`), a second panel shows the team's
+    forecast chance of a final top-3 rank at each day's end.
+    """
     plt = _pyplot()
     scored = [r for r in rows if r["score"] is not None]
-    fig, ax = plt.subplots(figsize=SIZE_IN)
+    if p_top3:
+        fig, (ax, low) = plt.subplots(2, 1, figsize=SIZE_IN, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+        low.step([t for t, _ in p_top3], [p for _, p in p_top3], "o-", where="post", color="darkgreen")
+        low.set_ylim(-0.05, 1.05)
+        low.set_ylabel("P(final top 3)")
+        low.set_xlabel("time (UTC); forecast on the board at each day's end")
+    else:
+        fig, ax = plt.subplots(figsize=SIZE_IN)
+        ax.set_xlabel("time (UTC)")
     times = [datetime.fromisoformat(r["time_utc"]) for r in scored]
     ax.plot(times, [r["score"] for r in scored], "o", label="submission")
     ax.step(times, [r["best_so_far"] for r in scored], where="post", label="best so far")
     ax.axhline(1.0, color="grey", ls="--", lw=0.8, label="reference (1.0)")
-    ax.set_xlabel("time (UTC)")
     ax.set_ylabel("public score (lower is better)")
     ax.set_title(f"history of {team}")
     ax.legend()
     fig.autofmt_xdate()
+    _save(fig, path)
+    return path
+
+
+def plot_rank_probabilities(forecast, path: Path | BinaryIO) -> Path | BinaryIO:
+    """Teams (by public rank) x final ranks, coloured by P(final rank = k); each public rank outlined."""
+    plt = _pyplot()
+    teams = forecast.teams
+    n = len(teams)
+    matrix = np.array([t.rank_probabilities for t in teams])
+    fig, ax = plt.subplots(figsize=(max(SIZE_IN[0], 0.45 * n + 3), max(SIZE_IN[1], 0.3 * n + 1.5)))
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    fig.colorbar(image, ax=ax, label="P(final rank = k)")
+    if n <= 20:
+        for i in range(n):
+            for k in range(n):
+                if matrix[i, k] >= 0.005:
+                    ax.text(k, i, f"{matrix[i, k]:.0%}", ha="center", va="center", fontsize=7,
+                            color="white" if matrix[i, k] > 0.6 else "black")
+    for i, t in enumerate(teams):
+        ax.add_patch(plt.Rectangle((t.public_rank - 1.5, i - 0.5), 1, 1, fill=False, edgecolor="crimson", lw=1.2))
+    ax.set_xticks(range(n), [str(k) for k in range(1, n + 1)])
+    ax.set_yticks(range(n), [f"{t.public_rank}. {t.team}" for t in teams])
+    ax.set_xlabel("final (private) rank")
+    ax.set_ylabel("team, by public rank (outlined: its public rank)")
+    ax.set_title(f"shake-up forecast: {forecast.draws} draws from the public images")
+    fig.tight_layout()
     _save(fig, path)
     return path

@@ -184,3 +184,60 @@ def history_table(rows: list[dict], team: str) -> Table:
         table.add_row(str(r["id"]), r["time_utc"], r["status"] if not r["failure"] else f"failed: {r['failure']}",
                       _fmt_int(r["macs"]), _fmt(r["f1"]), _fmt(r["score"]), _fmt(r["best_so_far"]))
     return table
+
+
+def percent(p: float, zero: str = ".") -> str:
+    """A probability as a short percentage: '73%', '<1%' when small but not zero, `zero` for zero."""
+    if p == 0:
+        return zero
+    return "<1%" if p < 0.005 else ">99%" if 0.995 <= p < 1 else f"{p:.0%}"
+
+
+MAX_RANK_COLUMNS = 12
+"""Up to this many teams the forecast table shows every P(final rank = k) column."""
+
+
+def forecast_table(forecast, team: str | None = None) -> Table:
+    """Per team by public rank: its final picks, P(1st), P(top 3), expected rank, private-score interval.
+
+    With `team`, that team only; every P(final rank = k) is shown when the board is small
+    enough, or for the one team.
+    """
+    rows = [forecast.team(team)] if team else list(forecast.teams)
+    n = len(forecast.teams)
+    per_rank = n <= MAX_RANK_COLUMNS or team is not None
+    table = Table(title="shake-up forecast (from public information only)", box=box.SIMPLE_HEAVY,
+                  caption=f"{forecast.draws} paired draws of {forecast.private_images} unseen images from the "
+                          f"{forecast.public_images} public ones; final picks as the private board takes them; "
+                          f"{forecast.interval:.0%} interval of the private score")
+    columns = ["public #", "team", "picks", "public score", "P(1st)", "P(top 3)", "E(rank)", f"{forecast.interval:.0%} private score"]
+    columns += [f"#{k}" for k in range(1, n + 1)] if per_rank else []
+    for col in columns:
+        table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team")
+    for t in rows:
+        cells = [str(t.public_rank), t.team, ",".join(map(str, t.picks)), _fmt(t.public_score), percent(t.p_first),
+                 percent(t.p_top3), f"{t.expected_rank:.2f}", f"{t.score_low:.3f}-{t.score_high:.3f}"]
+        if per_rank:
+            cells += [percent(p) for p in t.rank_probabilities]
+        table.add_row(*cells)
+    return table
+
+
+def backtest_report(bt) -> Group:
+    """Brier scores against the public board taken as final, interval coverage, reliability tables."""
+    summary = Table(title=f"forecast backtest: {bt.splits} random public/private re-splits of the held-out images, "
+                          f"{bt.teams} teams, {bt.draws} draws each", box=box.SIMPLE_HEAVY)
+    for col in ("event", "Brier (forecast)", "Brier (public board as final)"):
+        summary.add_column(col, justify="left" if col == "event" else "right")
+    summary.add_row("top 3", f"{bt.top3.brier:.4f}", f"{bt.top3.public_board_brier:.4f}")
+    summary.add_row("rank 1", f"{bt.first.brier:.4f}", f"{bt.first.public_board_brier:.4f}")
+    parts = [summary, Text(f"{bt.interval:.0%} private-score interval held the realised score in {bt.interval_coverage:.1%} "
+                           f"of {bt.forecasts} team forecasts (lower Brier is better)")]
+    for calibration, label in ((bt.top3, "P(top 3)"), (bt.first, "P(rank 1)")):
+        table = Table(title=f"reliability of {label}", box=box.SIMPLE)
+        for col in ("forecast bin", "forecasts", "mean forecast", "observed frequency"):
+            table.add_column(col, justify="right")
+        for b in calibration.bins:
+            table.add_row(f"{b.low:.1f}-{b.high:.1f}", str(b.count), _fmt(b.mean_forecast, 3), _fmt(b.observed, 3))
+        parts.append(table)
+    return Group(*parts)

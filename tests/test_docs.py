@@ -8,7 +8,7 @@ import typer.main
 from harness.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["evaluate", "check", "leaderboard", "select", "history", "rescore", "reference", "data init", "data verify", "data manifest", "init"]
+COMMANDS = ["evaluate", "check", "leaderboard", "select", "history", "forecast", "rescore", "reference", "data init", "data verify", "data manifest", "init"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
