@@ -14,13 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
 from harness.config import PROFILE_CHANGED_IN, Competition
 from harness.data import AnswerKey
 from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
-from harness.leaderboard import Entry, check_competition, decode_predictions, profile_macs, read_entries, rewrite_entries
+from harness.leaderboard import Entry, check_competition, locked, decode_predictions, profile_macs, read_entries, rewrite_entries
 from harness.metrics import bootstrap_macro_f1
 from harness.scoring import Reference, config_id, total
 
@@ -80,7 +79,7 @@ def select_final(leaderboard: Path, team: str, ids: list[int], limit: int, compe
         raise LeaderboardError("give at least one submission id")
     if len(ids) > limit:
         raise LeaderboardError(f"a team may select at most {limit} submissions, got {len(ids)}")
-    with FileLock(str(leaderboard) + ".lock", timeout=120):
+    with locked(leaderboard):
         entries = read_entries(leaderboard)
         if competition is not None:
             check_competition(entries, competition, leaderboard)

@@ -10,14 +10,12 @@ import contextlib
 import functools
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from harness.errors import HarnessError
@@ -132,7 +130,7 @@ def evaluate(
         harness evaluate submissions/team4.py --json
         harness evaluate a.py b.py c.py --jobs 3 --leaderboard /tmp/board.csv
     """
-    from harness.evaluate import evaluate_submission
+    from harness.evaluate import evaluate_many, evaluate_submission
     from harness.render import evaluation_panel
 
     cfg = _config(config)
@@ -151,16 +149,7 @@ def evaluate(
             out.print(evaluation_panel(result, cfg))
         return
     failures = []
-
-    def one(path: Path):
-        try:
-            return path, evaluate_submission(path, cfg, leaderboard, None, device), None
-        except HarnessError as e:
-            return path, None, e
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(one, paths))
-    for path, result, error in results:
+    for path, result, error in evaluate_many(paths, cfg, leaderboard, device, jobs):
         if error is not None:
             failures.append(error)
             if as_json:
@@ -193,7 +182,6 @@ def check(
     from harness.evaluate import check_submission
     from harness.render import check_report
     from harness.sandbox import resolve_mode
-    from harness.scoring import macs_term
 
     cfg = _config(config)
     _ensure_data(cfg, not as_json)
@@ -212,12 +200,7 @@ def check(
         raise
     report, passed = result.report, result.passed
     if as_json:
-        d = {"competition": identity, **report.to_dict()}
-        d["passed"] = passed
-        d["sandbox"] = result.sandbox
-        d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
-        d["macs_term"] = macs_term(report.macs, cfg.reference_for("public")) if cfg.has_reference else None
-        _print_json(d)
+        _print_json({"competition": identity, **result.to_dict(cfg)})
     else:
         out.print(check_report(report, cfg, passed, layers, result.sandbox))
     if not passed:
@@ -276,9 +259,8 @@ def leaderboard_cmd(
     if show_all and html is not None:
         raise HarnessError("--html publishes the ranked board: leave out --all")
     if show_all:
-        rows = [{k: v for k, v in e.__dict__.items() if k != "predictions" and (private or not k.startswith(("private", "original_private")))} for e in entries]
         if as_json:
-            _print_json({"competition": identity, "attempts": rows})
+            _print_json({"competition": identity, "attempts": [e.to_dict(private) for e in entries]})
         else:
             out.print(attempts_table(entries, private))
         return
@@ -475,20 +457,14 @@ def reference(
     """
     from harness.config import write_reference
     from harness.evaluate import recompute_reference
+    from harness.render import reference_table
 
     cfg = _config(config)
     _ensure_data(cfg, True)
     _competition(cfg)
     result = recompute_reference(cfg, device)
     pinned = cfg.pinned_reference
-    table = Table(title=f"reference: {cfg.reference_path.name}")
-    for col in ("", "recomputed", "pinned"):
-        table.add_column(col, justify="right")
-    table.add_row("MACs", f"{result.macs:,}", f"{pinned.macs:,}" if pinned else "-")
-    if cfg.reference_private_macs is not None:
-        table.add_row("MACs (private board)", f"{result.macs:,}", f"{cfg.reference_private_macs:,}")
-    table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{pinned.f1:.6f}" if pinned else "-")
-    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_for('private').f1:.6f}" if pinned else "-")
+    table = reference_table(result, cfg)
     out.print(table)
     if write:
         path = write_reference(cfg, result.macs, result.public_f1, result.private_f1)
@@ -607,6 +583,3 @@ def init_cmd(
               f"{made.test_images} held-out images")
     out.print(f"next: cd {made.root} && harness reference --write && harness check reference.py")
 
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()

@@ -25,7 +25,7 @@ from harness import data as data_mod
 
 from harness.config import PROFILES_VERSION, Competition
 from harness.data import ensure_dataset
-from harness.errors import DataError, RejectedError, SubmissionError, WorkerError
+from harness.errors import DataError, HarnessError, RejectedError, SubmissionError, WorkerError
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
 from harness.metrics import macro_f1
 from harness.report import ModelReport
@@ -127,7 +127,7 @@ def evaluate_submission(
     now = now or datetime.now(timezone.utc)
     rules.check_window(cfg, now)
     resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
-    reference = cfg.reference  # a competition without pinned reference values cannot score yet
+    cfg.reference  # noqa: B018 - raises ConfigError when no reference values are pinned yet: nothing can be scored
     entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
     dataset = ensure_dataset(cfg)
     competition = data_mod.competition_identity(cfg.name, dataset.root)
@@ -171,6 +171,24 @@ def evaluate_submission(
     return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandbox=outcome.sandbox)
 
 
+def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device: str = "cpu", jobs: int = 1,
+                  ) -> list[tuple[Path, EvaluationResult | None, HarnessError | None]]:
+    """Evaluate several files, `jobs` at a time: (path, result or None, error or None) in the given order.
+
+    Each file's failure is its own: it is returned, never raised, and the others go on.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path: Path):
+        try:
+            return Path(path), evaluate_submission(path, cfg, leaderboard, None, device), None
+        except HarnessError as e:
+            return Path(path), None, e
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, paths))
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """What `harness check` found, and the sandbox it ran in."""
@@ -181,6 +199,17 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return all(self.report.checks.values())
+
+    def to_dict(self, cfg: Competition) -> dict:
+        """The `check --json` object: the report, `passed`, `sandbox`, each violation's message and the MACs term."""
+        from harness.scoring import macs_term
+
+        d = self.report.to_dict()
+        d["passed"] = self.passed
+        d["sandbox"] = self.sandbox
+        d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
+        d["macs_term"] = macs_term(self.report.macs, cfg.reference_for("public")) if cfg.has_reference else None
+        return d
 
 
 def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progress: ProgressFn | None = None) -> CheckResult:

@@ -10,11 +10,13 @@ atomically.
 
 Example:
     >>> entries = read_entries(Path("leaderboard.csv"))
-    >>> [e.team for e in best_per_team(entries, "public")][:3]
+    >>> sorted({e.team for e in entries if e.scored})[:2]
+    ['reference', 'team4']
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import dataclasses
 import io
@@ -86,6 +88,11 @@ class Entry:
 
     def f1(self, part: str) -> float:
         return self.public_f1 if part == "public" else self.private_f1
+
+    def to_dict(self, private: bool = False) -> dict:
+        """The row as JSON-ready fields, without its predictions; private values only with `private`."""
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k != "predictions" and (private or not k.startswith(("private", "original_private")))}
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
@@ -193,8 +200,14 @@ def check_competition(entries: list[Entry], competition: str, path: Path, config
     return sum(1 for e in entries if not e.competition)
 
 
-def _lock(path: Path) -> FileLock:
-    return FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
+@contextlib.contextmanager
+def locked(path: Path):
+    """The board's exclusive lock; waiting longer than LOCK_TIMEOUT_S is a LeaderboardError."""
+    try:
+        with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
+            yield
+    except Timeout:
+        raise LeaderboardError(f"{path}: could not lock the leaderboard within {LOCK_TIMEOUT_S} s (another evaluation is stuck?)") from None
 
 
 def day_of(moment: datetime) -> str:
@@ -234,7 +247,7 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _lock(path):
+        with locked(path):
             entries = read_entries(path)
             if daily_limit is not None and entry.scored and used_today(entries, entry.team, entry.time) >= daily_limit:
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
@@ -248,8 +261,6 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
                     f.write(_row(entry))
                     f.flush()
                     os.fsync(f.fileno())
-    except Timeout:
-        raise LeaderboardError(f"{path}: could not lock the leaderboard within {LOCK_TIMEOUT_S} s (another evaluation is stuck?)") from None
     except OSError as e:
         raise LeaderboardError(f"cannot write leaderboard {path}: {e.strerror or e}") from None
     return entry
@@ -262,30 +273,16 @@ def rewrite_entries(path: Path, transform) -> tuple[list[Entry], Path]:
     """
     path = Path(path)
     try:
-        with _lock(path):
+        with locked(path):
             entries = read_entries(path)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             backup = path.with_name(f"{path.name}.{stamp}.bak")
             shutil.copy2(path, backup)
             new_entries = transform(entries)
             atomic_write(path, ",".join(COLUMNS) + "\n" + "".join(_row(e) for e in new_entries))
-    except Timeout:
-        raise LeaderboardError(f"{path}: could not lock the leaderboard within {LOCK_TIMEOUT_S} s") from None
     except OSError as e:
         raise LeaderboardError(f"cannot rewrite leaderboard {path}: {e.strerror or e}") from None
     return new_entries, backup
-
-
-def best_per_team(entries: list[Entry], part: str = "public") -> list[Entry]:
-    """The best scored row of each team on `part`, ranked (lower score first; ties by time)."""
-    best: dict[str, Entry] = {}
-    for e in entries:
-        if not e.scored:
-            continue
-        current = best.get(e.team)
-        if current is None or e.score(part) < current.score(part):
-            best[e.team] = e
-    return sorted(best.values(), key=lambda e: (e.score(part), e.time_utc))
 
 
 def profile_macs(entry: Entry) -> dict[str, int]:

@@ -241,3 +241,17 @@ def backtest_report(bt) -> Group:
             table.add_row(f"{b.low:.1f}-{b.high:.1f}", str(b.count), _fmt(b.mean_forecast, 3), _fmt(b.observed, 3))
         parts.append(table)
     return Group(*parts)
+
+
+def reference_table(result, cfg: Competition) -> Table:
+    """The reference recomputed (`ReferenceCheck`) next to its pinned values ("-" when none are pinned)."""
+    pinned = cfg.pinned_reference
+    table = Table(title=f"reference: {cfg.reference_path.name}")
+    for col in ("", "recomputed", "pinned"):
+        table.add_column(col, justify="right")
+    table.add_row("MACs", f"{result.macs:,}", f"{pinned.macs:,}" if pinned else "-")
+    if cfg.reference_private_macs is not None:
+        table.add_row("MACs (private board)", f"{result.macs:,}", f"{cfg.reference_private_macs:,}")
+    table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{pinned.f1:.6f}" if pinned else "-")
+    table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_for('private').f1:.6f}" if pinned else "-")
+    return table

@@ -1,6 +1,5 @@
 """Untrusted code runs in a worker (sandboxed with bwrap when present); nothing is ever lost."""
 import multiprocessing
-import os
 import shutil
 from dataclasses import replace
 from datetime import datetime, timezone
