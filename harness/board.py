@@ -1,10 +1,10 @@
 """The leaderboard simulator: public and private boards, final picks, confidence, rescoring.
 
-Example:
-    >>> entries = read_entries(Path("leaderboard.csv"))
-    >>> board = public_board(entries, cfg, key)
-    >>> board[0].rank, board[0].tie_group
-    (1, 1)
+Usage:
+    entries = read_entries(Path("leaderboard.csv"))
+    board = public_board(entries, cfg, key)
+    board[0].rank, board[0].tie_group
+    # -> (1, 1)
 """
 from __future__ import annotations
 

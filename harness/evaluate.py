@@ -4,11 +4,11 @@ evaluate: find the data (build the default on first use), run the submission in
 the isolated worker (count, verify, predict), score the logits against the
 answer key here in the parent, append one row.
 
-Example:
-    >>> cfg = load_config(Path("pyproject.toml"))
-    >>> result = evaluate_submission(Path("submissions/team4.py"), cfg, Path("/tmp/lb.csv"))
-    >>> result.entry.public_score == result.scores.public.total
-    True
+Usage:
+    cfg = load_config(Path("pyproject.toml"))
+    result = evaluate_submission(Path("submissions/team4.py"), cfg, Path("/tmp/lb.csv"))
+    result.entry.public_score == result.scores.public.total
+    # -> True
 """
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
 """Atomic file replacement: a temporary file in the same folder, fsync, `os.replace`.
 
 Example:
-    >>> atomic_write(Path("/tmp/x.json"), b"{}")
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "x.json"
+    >>> atomic_write(target, b"{}")
+    >>> target.read_bytes()
+    b'{}'
 """
 from __future__ import annotations
 

@@ -17,10 +17,10 @@ the held-out images into public and private parts many times (per class, keeping
 part sizes), forecasts from each re-split's public part alone and compares with that
 re-split's private board.
 
-Example:
-    >>> fc = forecast_board(read_entries(Path("leaderboard.csv")), {}, cfg, key)
-    >>> [(t.team, round(t.p_top3, 2)) for t in fc.teams][:2]
-    [('team4', 0.99), ('zoo-shufflenet', 0.97)]
+Usage:
+    fc = forecast_board(read_entries(Path("leaderboard.csv")), {}, cfg, key)
+    [(t.team, round(t.p_top3, 2)) for t in fc.teams][:2]
+    # -> [('team4', 0.99), ('zoo-shufflenet', 0.97)]
 """
 from __future__ import annotations
 
@@ -240,9 +240,7 @@ def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Comp
 def resplit_masks(key: AnswerKey, splits: int, seed: int) -> np.ndarray:
     """`splits` x images boolean public masks: per class, as many public images as `key` has.
 
-    >>> masks = resplit_masks(key, 5, seed=0)
-    >>> (masks.sum(axis=1) == key.public.sum()).all()
-    True
+    Usage: `resplit_masks(key, 5, seed=0).sum(axis=1)` is `key.public.sum()` in every row.
     """
     rng = np.random.default_rng(seed)
     masks = np.zeros((splits, len(key.labels)), dtype=bool)

@@ -9,8 +9,8 @@ It holds the public board with its intervals and tie groups, the Pareto plot, th
 shake-up forecast when the public labels are at hand, and the private board only when
 asked for.
 
-Example:
-    >>> write_board_page(Path("board.html"), entries, read_picks(lb), cfg, key, private=False)
+Usage:
+    write_board_page(Path("board.html"), entries, read_picks(lb), cfg, key, private=False)
 """
 from __future__ import annotations
 

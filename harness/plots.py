@@ -3,8 +3,8 @@
 800 x 600 pixels (8 x 6 inches at 100 dpi); the heat map grows with the number of teams.
 Each writes to a path or to a binary file object (the HTML page embeds them).
 
-Example:
-    >>> plot_board(read_entries(Path("leaderboard.csv")), cfg, Path("board.png"))
+Usage:
+    plot_board(read_entries(Path("leaderboard.csv")), cfg, Path("board.png"))
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Rich renderables for every view; returned, never printed. Plots with matplotlib.
 
-Example:
-    >>> from rich.console import Console
-    >>> Console().print(evaluation_panel(result, cfg))
+Usage:
+    from rich.console import Console
+    Console().print(evaluation_panel(result, cfg))
 """
 from __future__ import annotations
 

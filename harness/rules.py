@@ -4,10 +4,9 @@
 `RulesError` with one line saying what to do. `declared_team` reads a submission's
 `TEAM = "..."` without importing it, so the quota is checked before any of its code runs.
 
-Example:
-    >>> check_team(cfg, "teamm4")          # teams = ["team4", "team7"]
-    Traceback (most recent call last):
-    RulesError: team 'teamm4' is not registered for mnist9; did you mean 'team4'? ...
+Usage:
+    check_team(cfg, "teamm4")          # with teams = ["team4", "team7"] in the configuration
+    # -> RulesError: team 'teamm4' is not registered for mnist9; did you mean 'team4'? ...
 """
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ shuffled order and divided between the public and the private part, so both part
 hold every class. The configuration has no reference values yet: `harness reference
 --write` computes and adds them.
 
-Example:
-    >>> made = init_competition(Path("digits"), Path("~/digits-png").expanduser(), seed=0)
-    >>> made.config.name, made.classes[:2], made.test_images > 0
-    ('pyproject.toml', ('eight', 'five'), True)
+Usage:
+    made = init_competition(Path("digits"), Path("~/digits-png").expanduser(), seed=0)
+    made.config.name, made.classes[:2], made.test_images > 0
+    # -> ('pyproject.toml', ('eight', 'five'), True)
 """
 from __future__ import annotations
 
