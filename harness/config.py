@@ -22,14 +22,16 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal, get_args
 
 from harness.errors import ConfigError
 from harness.fileio import atomic_write
 from harness.sandbox import POLICIES, SandboxPolicy
-from harness.scoring import Reference, config_id
+from harness.scoring import Part, Reference, config_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ("2021", "modern")
+Profile = Literal["2021", "modern"]
+PROFILES: tuple[Profile, ...] = get_args(Profile)
 PROFILES_VERSION = 2
 """The version of the counting profiles' definitions, recorded in every leaderboard row.
 
@@ -60,7 +62,7 @@ class Competition:
     reference_path: Path
     pinned_reference: Reference | None
     reference_private_f1: float | None
-    profile: str
+    profile: Profile
     split_seed: int
     daily_limit: int
     final_picks: int
@@ -99,7 +101,7 @@ class Competition:
             return f"profile={self.profile} (no reference values yet)"
         return config_id(self.profile, self.reference)
 
-    def reference_for(self, part: str) -> Reference:
+    def reference_for(self, part: Part) -> Reference:
         """The reference a score on `part` ("public" or "private") is computed against.
 
         The private part may pin its own reference MACs and F1 (`reference_private_macs`,

@@ -13,6 +13,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 
 class HarnessError(Exception):
     """Base class: a message for the user and the exit code that goes with it."""
@@ -53,7 +55,7 @@ class RejectedError(SubmissionError):
 class WorkerError(SubmissionError):
     """The isolated worker failed: `failure` is one of FAILURE_CLASSES."""
 
-    def __init__(self, failure: str, message: str, stage: str = ""):
+    def __init__(self, failure: Failure, message: str, stage: str = ""):
         super().__init__(message)
         self.failure = failure
         self.stage = stage
@@ -77,4 +79,5 @@ class RulesError(HarnessError):
     exit_code = 7
 
 
-FAILURE_CLASSES = ("timeout", "out_of_memory", "crashed", "invalid_output", "rejected")
+Failure = Literal["timeout", "out_of_memory", "crashed", "invalid_output", "rejected"]
+FAILURE_CLASSES: tuple[Failure, ...] = get_args(Failure)

@@ -81,7 +81,8 @@ def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Com
                       compute_score(macs, private_f1, cfg.reference_for("private")))
 
 
-def _base_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
+def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
+    """A failed attempt of `team` with `path`'s hashes and the configuration's values: the row every evaluation starts from."""
     file_sha, weights_sha = file_hashes(path)
     return Entry(
         id=0, time_utc=now.isoformat(timespec="seconds"), team=team, status=STATUS_FAILED, failure="", message="",
@@ -137,7 +138,7 @@ def evaluate_submission(
     if known_team:  # before any of the submission's code runs
         rules.check_team(cfg, known_team)
         check_quota(leaderboard, known_team, cfg.daily_limit, now)
-    base = _base_entry(path, known_team or path.stem, cfg, now, competition)
+    base = new_entry(path, known_team or path.stem, cfg, now, competition)
     known = {"team": base.team}
 
     def on_loaded(loaded) -> None:

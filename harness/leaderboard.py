@@ -27,15 +27,19 @@ import zlib
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from harness.errors import LeaderboardError, QuotaError
+from harness.config import Profile
+from harness.errors import Failure, LeaderboardError, QuotaError
 from harness.fileio import atomic_write
+from harness.scoring import Part
 
-STATUS_SCORED = "scored"
-STATUS_FAILED = "failed"
+Status = Literal["scored", "failed"]
+STATUS_SCORED: Status = "scored"
+STATUS_FAILED: Status = "failed"
 LOCK_TIMEOUT_S = 120
 
 
@@ -46,31 +50,31 @@ class Entry:
     id: int
     time_utc: str
     team: str
-    status: str
-    failure: str
+    status: Status
+    failure: Failure | Literal[""]
     message: str
     submission: str
     file_sha256: str
     weights_sha256: str
     input_size: str
-    macs: int
-    params: int
-    profile: str
+    macs: int | None
+    params: int | None
+    profile: Profile
     profile_macs: str
     profile_version: int
-    public_f1: float
-    private_f1: float
-    public_score: float
-    private_score: float
-    ref_macs: int
-    ref_f1: float
+    public_f1: float | None
+    private_f1: float | None
+    public_score: float | None
+    private_score: float | None
+    ref_macs: int | None
+    ref_f1: float | None
     harness_version: str
     ptflops_version: str
     predictions: str
-    original_public_score: float
-    original_private_score: float
-    original_ref_macs: int
-    original_ref_f1: float
+    original_public_score: float | None
+    original_private_score: float | None
+    original_ref_macs: int | None
+    original_ref_f1: float | None
     original_profile: str
     rescored_utc: str
     competition: str = ""
@@ -83,10 +87,10 @@ class Entry:
     def time(self) -> datetime:
         return datetime.fromisoformat(self.time_utc)
 
-    def score(self, part: str) -> float:
+    def score(self, part: Part) -> float:
         return self.public_score if part == "public" else self.private_score
 
-    def f1(self, part: str) -> float:
+    def f1(self, part: Part) -> float:
         return self.public_f1 if part == "public" else self.private_f1
 
     def to_dict(self, private: bool = False) -> dict:
@@ -123,8 +127,8 @@ def _to_cell(value) -> str:
 
 
 def _from_cell(name: str, text: str, line: int, path: Path):
-    kind = _TYPES[name]
-    if text == "" and (name in _NULLABLE or kind == "str"):
+    kind = _TYPES[name].split(" | ")[0]  # "int | None" reads as int; Literal types are strings
+    if text == "" and (name in _NULLABLE or kind not in ("int", "float")):
         return None if name in _NULLABLE else ""
     try:
         if kind == "int":

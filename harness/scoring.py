@@ -20,8 +20,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+Part = Literal["public", "private"]
+"""The two parts of the held-out split: the public board's and the private board's."""
 
 F1_FLOOR = 0.5
 """Below this macro-F1 the F1 term is the maximum penalty, 1.0."""

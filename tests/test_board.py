@@ -10,7 +10,7 @@ import pytest
 from conftest import json_of
 from harness import board
 from harness.errors import LeaderboardError, QuotaError
-from harness.evaluate import _base_entry, score_parts
+from harness.evaluate import new_entry, score_parts
 from harness.leaderboard import COLUMNS, STATUS_SCORED, append_entry, check_quota, encode_predictions, read_entries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def add(lb, cfg, key, team, macs, public_error, private_error=None, when=NOON, s
     logits = np.eye(9)[predictions]
     s = score_parts(logits, key, macs, cfg)
     entry = replace(
-        _base_entry(ROOT / "submissions" / "team4.py", team, cfg, when), status=STATUS_SCORED, macs=macs, params=1,
+        new_entry(ROOT / "submissions" / "team4.py", team, cfg, when), status=STATUS_SCORED, macs=macs, params=1,
         input_size="28x28", profile_macs=f'{{"2021": {macs}, "modern": {macs + 100}}}', public_f1=s.public_f1,
         private_f1=s.private_f1, public_score=s.public.total, private_score=s.private.total,
         predictions=encode_predictions(predictions))
@@ -40,7 +40,7 @@ def add(lb, cfg, key, team, macs, public_error, private_error=None, when=NOON, s
 
 
 def add_failed(lb, cfg, team, when=NOON):
-    return append_entry(lb, replace(_base_entry(ROOT / "submissions" / "team4.py", team, cfg, when), failure="crashed", message="boom"))
+    return append_entry(lb, replace(new_entry(ROOT / "submissions" / "team4.py", team, cfg, when), failure="crashed", message="boom"))
 
 
 def test_quota_counts_scored_rows_per_utc_day_and_not_failures(tmp_path, cfg, key):

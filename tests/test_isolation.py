@@ -9,7 +9,7 @@ import pytest
 
 from conftest import json_of
 from harness.errors import LeaderboardError
-from harness.evaluate import _base_entry
+from harness.evaluate import new_entry
 from harness.leaderboard import append_entry, read_entries
 from harness.sandbox import bwrap_available as sandbox_available
 
@@ -103,7 +103,7 @@ def _append_one(args):
     from harness.config import load_config
 
     cfg = load_config(ROOT / "pyproject.toml")
-    entry = _base_entry(ROOT / "submissions" / "team4.py", f"team{i}", cfg, datetime.now(timezone.utc))
+    entry = new_entry(ROOT / "submissions" / "team4.py", f"team{i}", cfg, datetime.now(timezone.utc))
     append_entry(Path(lb), replace(entry, failure="crashed", message=f"writer {i}"))
 
 
@@ -144,7 +144,7 @@ def test_an_unknown_schema_is_reported_with_its_line(tmp_path):
     with pytest.raises(LeaderboardError, match=r"lb.csv:1: unknown leaderboard schema \(unexpected column 'when'\)"):
         read_entries(lb)
     with pytest.raises(LeaderboardError):
-        append_entry(lb, _base_entry(ROOT / "submissions" / "team4.py", "x", __import__("harness.config").config.load_config(ROOT / "pyproject.toml"), datetime.now(timezone.utc)))
+        append_entry(lb, new_entry(ROOT / "submissions" / "team4.py", "x", __import__("harness.config").config.load_config(ROOT / "pyproject.toml"), datetime.now(timezone.utc)))
     assert lb.read_text() == "when,who,score\n2026-01-01,x,0.5\n"
 
 

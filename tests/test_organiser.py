@@ -107,7 +107,7 @@ def test_init_writes_the_layout_a_split_holding_every_class_and_a_config(competi
 
     cfg = load_config(competition / "pyproject.toml")
     assert cfg.name == "digits10" and cfg.num_classes == 10 and sorted(cfg.classes) == sorted(NAMES)
-    assert cfg.reference.macs == 3 * 32 * 32 * 10 and cfg.reference.f1 > 0.5  # the nearest-centroid reference
+    assert cfg.reference.macs == 3 * 32 * 32 * 10 + 10 and cfg.reference.f1 > 0.5  # the nearest-centroid reference
     key = read_answer_key(open_dataset(cfg.data_dir, cfg.classes))
     for part in (key.public, key.private):
         assert set(key.labels[part]) == set(range(10))
@@ -128,7 +128,7 @@ def test_a_season_init_reference_check_evaluate_board_select_private(competition
     first = invoke("evaluate", alpha, "-l", board, "--json")
     assert first.exit_code == 0, first.output
     d = json_of(first.output)
-    assert d["team"] == "alpha" and d["competition"].startswith("digits10@") and d["reference_macs"] == 30720
+    assert d["team"] == "alpha" and d["competition"].startswith("digits10@") and d["reference_macs"] == 30730
     second = invoke("evaluate", beta, "-l", board, "--json")
     assert second.exit_code == 0, second.output
     assert json_of(second.output)["score"] == pytest.approx(1.0, abs=1e-9)  # beta is the reference
@@ -178,14 +178,14 @@ def _scored_row(board: Path, config: Path, team: str, competition: bool = True):
 
     from harness.config import load_config
     from harness.data import competition_identity, open_dataset, read_answer_key
-    from harness.evaluate import _base_entry, score_parts
+    from harness.evaluate import new_entry, score_parts
     from harness.leaderboard import STATUS_SCORED, append_entry, encode_predictions
 
     cfg = load_config(config)
     key = read_answer_key(open_dataset(cfg.data_dir, cfg.classes))
-    s = score_parts(np.eye(cfg.num_classes)[key.labels], key, cfg.reference.macs, cfg.reference)
+    s = score_parts(np.eye(cfg.num_classes)[key.labels], key, cfg.reference.macs, cfg)
     entry = with_values(
-        _base_entry(cfg.reference_path, team, cfg, datetime.now(timezone.utc),
+        new_entry(cfg.reference_path, team, cfg, datetime.now(timezone.utc),
                     competition_identity(cfg.name, cfg.data_dir) if competition else ""),
         status=STATUS_SCORED, macs=cfg.reference.macs, params=1, input_size="32x32", public_f1=s.public_f1,
         private_f1=s.private_f1, public_score=s.public.total, private_score=s.private.total,
