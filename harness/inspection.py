@@ -26,7 +26,8 @@ from harness.errors import SubmissionError
 from harness.metrics import effective_batch_size, predict_logits
 from harness.submission import Submission, weights_size
 from harness.report import ModelReport, Violation
-from harness.verify import Snapshot, Tracer, compare_signatures, source_violations, static_check
+from harness.tamper import Snapshot, source_violations
+from harness.verify import Tracer, compare_signatures, static_check
 
 SPARSITY_NOTE = 0.5
 

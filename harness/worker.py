@@ -244,7 +244,7 @@ def run_worker(
 # ------------------------------------------------------------------ worker side
 
 def _serve(channel, stdin, stage: list[str]) -> None:
-    from harness.verify import Snapshot
+    from harness.tamper import Snapshot
 
     snapshot = Snapshot.take()  # before any submission code runs
     request = WorkerRequest(**json.loads(stdin.readline()))

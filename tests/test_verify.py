@@ -10,7 +10,7 @@ from conftest import json_of
 from harness.complexity import count_complexity
 from harness.inspection import analyse, prepare_model
 from harness.submission import Submission, load_submission
-from harness.verify import Snapshot, source_violations
+from harness.tamper import Snapshot, source_violations
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
