@@ -48,6 +48,12 @@ ALLOWED_OPS = frozenset(
 )
 """Ops allowed outside counted layers besides views and pointwise ops (deny by default)."""
 
+WEIGHT_ARITHMETIC = frozenset(
+    """_native_batch_norm_legit_no_training native_batch_norm _native_batch_norm_legit native_layer_norm
+    native_group_norm _prelu_kernel prelu""".split()
+)
+"""Ops besides pointwise ones that do arithmetic with their weight operands."""
+
 
 @dataclass(frozen=True)
 class Op:
@@ -57,6 +63,9 @@ class Op:
     `pointwise` is true for ops torch tags pointwise or reduction; `macs` is what
     torch's flop formulas say the op does (0 for ops without a formula); `foreign` is
     the size of the largest input no traced op produced (0 when there is none).
+    `weighted` is true for arithmetic that combines an input-dependent tensor with a
+    weight-like one (parameters, buffers, constants, anything computed from them
+    outside counted layers): the only work that could stand in for MACs.
     """
 
     name: str
@@ -71,6 +80,7 @@ class Op:
     out_numel: int = 0
     has_inputs: bool = True
     foreign: int = 0
+    weighted: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -138,8 +148,11 @@ def disallowed_outside_counted(op: Op) -> Finding | None:
 
 
 def output_growth(op: Op) -> Finding | None:
-    """An output far larger than all inputs together: a broadcast that emulates a convolution."""
-    if op.macs or op.is_view or not op.has_inputs or not (op.in_counted or op.allowed):
+    """Weight arithmetic whose output is far larger than all inputs together: a broadcast that emulates a convolution.
+
+    Copying (pooling or upsampling to a larger size, expanding activations) is not arithmetic with weights.
+    """
+    if op.macs or op.is_view or not op.weighted or not (op.in_counted or op.allowed):
         return None
     if op.out_numel <= GROWTH_LIMIT * max(op.in_numel, 1):
         return None
@@ -152,8 +165,12 @@ OP_RULES = (foreign_input, compute_outside_counted, non_aten_outside_counted, di
 
 
 def elementwise_cost(op: Op) -> int:
-    """Elementwise work an op outside counted layers is charged against the budget."""
-    if op.in_counted or op.is_view or op.macs or not op.allowed:
+    """Elementwise work an op outside counted layers is charged against the budget: weight arithmetic only.
+
+    Parameter-free work on activations (activation functions, gates, residual adds,
+    shuffles, pooling, softmax) is never charged.
+    """
+    if op.in_counted or op.is_view or op.macs or not op.allowed or not op.weighted:
         return 0
     return max(op.in_numel, op.out_numel)
 
@@ -182,8 +199,8 @@ LAYER_RULES = (more_macs_than_credited, elementwise_in_layer)
 # ---------------------------------------------------------------- the rule on a whole forward
 
 def elementwise_budget(elementwise: int, credited: int, input_numel: int) -> Finding | None:
-    """Elementwise work outside counted layers beyond a share of the counted MACs (plus the input's size)."""
+    """Weight arithmetic outside counted layers beyond a share of the counted MACs (plus the input's size)."""
     if elementwise <= ELEMENTWISE_BUDGET * credited + input_numel:
         return None
-    return Finding("elementwise", f"does {elementwise:,} elementwise operations outside counted layers, more than "
+    return Finding("elementwise", f"does {elementwise:,} elementwise operations with weights outside counted layers, more than "
                                   f"{ELEMENTWISE_BUDGET:.0%} of its {credited:,} counted MACs: move that work into counted layers")

@@ -35,7 +35,9 @@ from torch.utils.flop_counter import flop_registry
 from harness import complexity
 from harness.complexity import MAC_BEARING
 from harness.report import LayerRow, Violation
-from harness.rules import LAYER_RULES, OP_RULES, Finding, LayerCall, Op, elementwise_budget, elementwise_cost
+from harness.rules import (
+    LAYER_RULES, OP_RULES, WEIGHT_ARITHMETIC, Finding, LayerCall, Op, elementwise_budget, elementwise_cost,
+)
 from harness.tamper import Snapshot
 
 BOOKKEEPING = frozenset("clone copy_ _to_copy contiguous detach alias lift_fresh lift_fresh_copy _unsafe_view".split())
@@ -206,6 +208,7 @@ class Tracer:
             self.paths.setdefault(id(m), path or "<model>")
         self.stack = ModuleStack()
         self.known: dict[int, torch.Tensor] = {}
+        self.activations: dict[int, bool] = {}  # input-dependent tensors -> carry weight-like arithmetic
         self.trace: Trace | None = None
         # Caches keyed by shapes: the rules are re-applied to every batch, their arithmetic is not.
         self._credit_cache: dict[tuple, int] = {}
@@ -283,19 +286,27 @@ class Tracer:
         inputs = _tensors(args) + (_tensors(kwargs) if kwargs else [])
         outputs = _tensors(out)
         module, module_type, frame = self.stack.owner(self.model)
-        known = self.known
+        known, activations = self.known, self.activations
         foreign = max((t.numel() for t in inputs if id(t) not in known), default=0)
+        # Input-dependent operands, and whether each carries weight-like arithmetic done outside counted layers.
+        tainted = [activations[id(t)] for t in inputs if id(t) in activations]
+        weight_like = len(tainted) < len(inputs) or any(tainted)
         for t in outputs:
             # A weak reference: holding every activation alive would defeat the allocator's
             # reuse of memory; the callback forgets the id the moment the tensor dies.
-            known[id(t)] = weakref.ref(t, lambda _ref, key=id(t), table=known: table.pop(key, None))
+            known[id(t)] = weakref.ref(t, lambda _ref, key=id(t): (known.pop(key, None), activations.pop(key, None)))
+            if tainted:  # a counted layer's output is an activation; outside them, weight arithmetic sticks
+                activations[id(t)] = frame is None and weight_like
+            else:
+                activations.pop(id(t), None)
         macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if packet in flop_registry else 0
         trace.aten_macs += macs
+        pointwise = torch.Tag.pointwise in func.tags or torch.Tag.reduction in func.tags
         op = Op(name=name, module=module, module_type=module_type, in_counted=frame is not None,
-                namespace=getattr(func, "namespace", ""), is_view=func.is_view,
-                pointwise=torch.Tag.pointwise in func.tags or torch.Tag.reduction in func.tags, macs=macs,
+                namespace=getattr(func, "namespace", ""), is_view=func.is_view, pointwise=pointwise, macs=macs,
                 in_numel=sum(t.numel() for t in inputs), out_numel=sum(t.numel() for t in outputs),
-                has_inputs=bool(inputs), foreign=foreign)
+                has_inputs=bool(inputs), foreign=foreign,
+                weighted=bool(tainted) and weight_like and (pointwise or name in WEIGHT_ARITHMETIC))
         if frame is not None:
             frame.macs += macs
             frame.elementwise += 0 if (op.is_view or macs) else max(op.in_numel, op.out_numel)
@@ -328,16 +339,17 @@ class Tracer:
         """Trace every forward run inside the block into one `Trace`."""
         self.trace = Trace(record_layers=record_layers)
         self.stack = ModuleStack()
-        self.known = dict(self._base_known)
+        self.known, self.activations = dict(self._base_known), {}
         if inputs is not None:
             self.known[id(inputs)] = inputs
+            self.activations = {id(inputs): False}
             self.trace.batch = inputs.shape[0]
             self.trace.input_numel = inputs.numel()
         try:
             with self.installed(), _Dispatch(self):
                 yield self.trace
         finally:
-            self.known = {}
+            self.known, self.activations = {}, {}
             self.stack = ModuleStack()
             self.trace = None
 

@@ -28,11 +28,15 @@ OP_CASES = [
     (disallowed_outside_counted, op("mul", pointwise=True), None),
     (disallowed_outside_counted, op("expand", is_view=True), None),
     (disallowed_outside_counted, op("cat"), None),
-    (output_growth, op("mul", pointwise=True, in_numel=100, out_numel=451), "makes an output 5x larger than its inputs"),
-    (output_growth, op("mul", pointwise=True, in_numel=100, out_numel=450), None),
+    (output_growth, op("mul", pointwise=True, weighted=True, in_numel=100, out_numel=451), "makes an output 5x larger than its inputs"),
+    (output_growth, op("mul", pointwise=True, weighted=True, in_numel=100, out_numel=450), None),
+    (output_growth, op("mul", pointwise=True, weighted=True, in_counted=True, in_numel=10, out_numel=451), "5x larger"),
+    (output_growth, op("mul", pointwise=True, in_numel=100, out_numel=451), None),  # activations times activations
+    (output_growth, op("_adaptive_avg_pool2d", in_numel=4, out_numel=196, in_counted=True), None),  # copying
+    (output_growth, op("upsample_nearest2d", in_numel=4, out_numel=400), None),
     (output_growth, op("expand", is_view=True, in_numel=1, out_numel=1000), None),
     (output_growth, op("zeros", has_inputs=False, out_numel=1000), None),
-    (output_growth, op("im2col", in_numel=10, out_numel=1000), None),  # disallowed_outside_counted names it
+    (output_growth, op("im2col", weighted=True, in_numel=10, out_numel=1000), None),  # disallowed_outside_counted names it
 ]
 
 
@@ -48,7 +52,7 @@ def test_op_rule(rule, record, expected):
 def test_every_op_rule_is_in_the_table_and_an_honest_op_triggers_none():
     assert set(OP_RULES) == {foreign_input, compute_outside_counted, non_aten_outside_counted,
                              disallowed_outside_counted, output_growth}
-    honest = op("relu", pointwise=True, in_numel=1000, out_numel=1000)
+    honest = op("mul", pointwise=True, in_numel=2000, out_numel=1000)  # a gate: x * sigmoid(x)
     assert [rule(honest) for rule in OP_RULES] == [None] * len(OP_RULES)
 
 
@@ -58,11 +62,15 @@ def test_an_op_outside_counted_layers_is_named_by_one_rule_only():
 
 
 @pytest.mark.parametrize("record,cost", [
-    (op("mul", pointwise=True, in_numel=200, out_numel=100), 200),
-    (op("mul", pointwise=True, in_numel=200, out_numel=100, in_counted=True), 0),
-    (op("view", is_view=True, in_numel=200, out_numel=200), 0),
-    (op("im2col", in_numel=200, out_numel=900), 0),
-    (op("mm", macs=10, in_numel=200, out_numel=900), 0),
+    (op("mul", pointwise=True, weighted=True, in_numel=200, out_numel=100), 200),  # activations times a weight
+    (op("native_batch_norm", weighted=True, in_numel=120, out_numel=100), 120),
+    (op("mul", pointwise=True, in_numel=200, out_numel=100), 0),  # a gate or any parameter-free work
+    (op("add", pointwise=True, in_numel=200, out_numel=100), 0),  # a residual add
+    (op("_softmax", in_numel=100, out_numel=100), 0),
+    (op("mul", pointwise=True, weighted=True, in_numel=200, out_numel=100, in_counted=True), 0),
+    (op("view", is_view=True, weighted=True, in_numel=200, out_numel=200), 0),
+    (op("im2col", weighted=True, in_numel=200, out_numel=900), 0),
+    (op("mm", macs=10, weighted=True, in_numel=200, out_numel=900), 0),
 ])
 def test_elementwise_cost(record, cost):
     assert elementwise_cost(record) == cost
@@ -105,4 +113,4 @@ def test_elementwise_budget(elementwise, credited, input_numel, refused):
     finding = elementwise_budget(elementwise, credited, input_numel)
     assert (finding is not None) == refused
     if refused:
-        assert f"{elementwise:,} elementwise operations outside counted layers" in finding.reason
+        assert f"{elementwise:,} elementwise operations with weights outside counted layers" in finding.reason
