@@ -63,8 +63,13 @@ def _profile_options(profile: str) -> dict:
     raise CountingError(f"unknown counting profile {profile!r}")
 
 
-def counted_types() -> frozenset[type]:
-    """The layer types ptflops hooks (matched by exact type)."""
+def counted_types(profile: str | None = None) -> frozenset[type]:
+    """The layer types ptflops hooks under `profile` (matched by exact type); every type it knows when None.
+
+    Both profiles hook the same types today (the 2021 profile credits the ReLU family 0).
+    """
+    if profile is not None:
+        _profile_options(profile)  # an unknown profile is an error
     return frozenset(pytorch_ops.MODULES_MAPPING)
 
 
@@ -73,9 +78,9 @@ def module_mapping_snapshot() -> dict[type, Callable]:
     return dict(pytorch_ops.MODULES_MAPPING)
 
 
-def is_counted(module: nn.Module) -> bool:
-    """True when ptflops hooks this module: its exact type is in the mapping."""
-    return type(module) in pytorch_ops.MODULES_MAPPING
+def is_counted(module: nn.Module, profile: str | None = None) -> bool:
+    """True when ptflops hooks this module under `profile`: its exact type is in the table."""
+    return type(module) in counted_types(profile)
 
 
 def credit_hook(module: nn.Module, profile: str) -> Callable | None:
@@ -109,14 +114,23 @@ def credited_macs(module: nn.Module, inputs: tuple, output, profile: str) -> int
     return int(tally.__flops__)
 
 
-def count_complexity(model: nn.Module, example: torch.Tensor, profile: str) -> Complexity:
+def counts_functional(profile: str) -> bool:
+    """True when `profile` also counts functional calls (F.relu, torch.matmul, ...) besides layer hooks."""
+    return bool(_profile_options(profile)["backend_specific_config"]["count_functional"])
+
+
+def count_complexity(model: nn.Module, example: torch.Tensor, profile: str, functional: bool = True) -> Complexity:
     """Count `model` with ptflops on `example` (a real preprocessed batch of one image).
 
-    Raises CountingError with ptflops' own exception message when counting fails.
+    `functional=False` leaves out the functional calls a profile counts, keeping only
+    what the layers' hooks credit. Raises CountingError with ptflops' own exception
+    message when counting fails.
     """
     if example.ndim != 4 or example.shape[0] != 1:
         raise CountingError(f"MACs are counted on one image N=1 x C x H x W, got shape {tuple(example.shape)}")
     options = _profile_options(profile)
+    if not functional:
+        options["backend_specific_config"] = {"count_functional": False}
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
         try:

@@ -78,30 +78,36 @@ class Trace:
         return (tuple(self.calls), tuple(self.outside_ops))
 
 
-def static_check(model: nn.Module, snapshot: Snapshot | None = None) -> tuple[list[Violation], list[str]]:
-    """Walk `model` as ptflops does: (violations, informational notes)."""
+COUNTED_CHILDREN = {nn.MultiheadAttention: {"out_proj": nn.modules.linear.NonDynamicallyQuantizableLinear}}
+"""Children a counted layer may hold: ptflops counts the layer as a whole, these included."""
+
+
+def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: str | None = None) -> tuple[list[Violation], list[str]]:
+    """Walk `model` as ptflops does under `profile`: (violations, informational notes)."""
     violations, notes = [], []
     unknown_types, owners = set(), []
     harmless = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatten, nn.Sequential, nn.ModuleList, nn.ModuleDict)
-    scripted: list[str] = []
+    skipped: list[str] = []  # inside a TorchScript module or a counted layer counted as a whole
     for path, m in model.named_modules(remove_duplicate=False):
         name, t = path or "<model>", type(m)
-        if any(path.startswith(p) for p in scripted):
+        if any(path.startswith(p) for p in skipped):
             continue
         if isinstance(m, torch.jit.ScriptModule):
-            scripted.append(f"{path}." if path else "")
+            skipped.append(f"{path}." if path else "")
             violations.append(Violation(name, t.__name__, "script", 0, "is a TorchScript module: ptflops cannot see inside it; submit the plain nn.Module"))
             continue
         if "forward" in vars(m):
             violations.append(Violation(name, t.__name__, "forward", 0, "has its forward replaced on the instance: ptflops' hooks do not see that code; remove the override"))
-        if complexity.is_counted(m):
+        if complexity.is_counted(m, profile):
             if snapshot is not None and t in snapshot.forwards and t.forward is not snapshot.forwards[t]:
                 violations.append(Violation(name, t.__name__, "forward", 0, f"torch.nn.{t.__name__}.forward was replaced: ptflops' count no longer matches the work done"))
-            children = [n for n, _ in m.named_children()]
-            if children:
+            children = {n: type(c) for n, c in m.named_children()}
+            if children and children == COUNTED_CHILDREN.get(t):
+                skipped.append(f"{path}." if path else "")
+            elif children:
                 violations.append(Violation(name, t.__name__, "children", 0, f"is a counted layer with children ({', '.join(children)}): ptflops never counts them; move them out of the layer"))
-        elif isinstance(m, MAC_BEARING):
-            base = next(b for b in t.__mro__ if b in complexity.counted_types())
+        elif isinstance(m, MAC_BEARING) and t not in MAC_BEARING:
+            base = next(b for b in t.__mro__ if b in MAC_BEARING)
             overrides = " that overrides forward" if t.forward is not base.forward else ""
             violations.append(Violation(name, t.__name__, "subclass", 0,
                                         f"is a subclass of {base.__name__}{overrides}: ptflops matches exact types and counts it "
@@ -217,6 +223,7 @@ class Tracer:
         # modules with hooks of the submission's own (ptflops adds its hooks only while counting)
         self._hooked = {id(m) for m in model.modules() if m._forward_pre_hooks or m._forward_hooks}
         self._installed = False
+        self._counted = {id(m) for m in model.modules() if complexity.is_counted(m, profile)}
 
     def _model_tensors(self) -> dict[int, torch.Tensor]:
         known = {id(t): t for t in list(self.model.parameters()) + list(self.model.buffers())}
@@ -254,7 +261,7 @@ class Tracer:
         if self.trace is None:
             return
         path = self.paths.get(id(module))
-        self.stack.push(module, path, path is not None and complexity.is_counted(module))
+        self.stack.push(module, path, path is not None and id(module) in self._counted)
         self.trace.calls.append((path or f"<unregistered {type(module).__name__}>", type(module).__name__))
 
     def _post(self, module, inputs, output):
