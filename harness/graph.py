@@ -611,13 +611,15 @@ def _attention(group: list[dict], rest: list[dict], state: _State, targets: dict
         return module.eval()
 
     module_name = state.layer((layer_path, layer_type), make)
+    for e in group:  # size arithmetic stays in the graph: later layers may reuse it
+        if e["name"] in symbolic:
+            args = _decode(e["args"], state.env)
+            state.env[e["name"]] = state.graph.call_function(_target(e["target"]), tuple(args), {k: _decode(v, state.env) for k, v in e["kwargs"].items()})
     q, k, v = [state.env[n] for n in (inputs * 3 if len(inputs) == 1 else inputs + inputs[-1:] if len(inputs) == 2 else inputs)][:3]
     call = state.graph.call_module(f"layers.{module_name}", (q, k, v), {"need_weights": need_weights, "average_attn_weights": average})
     used = [e["name"] for e in group if e["name"] in {r for later in rest for r in _refs(later.get("args", [])) + _refs(list(later.get("kwargs", {}).values()))}]
     projected = _descendants(group, next(e["name"] for e in reversed(group) if e.get("target") == "aten.linear.default"))
-    for name in used:
-        if name in symbolic:
-            raise UnsupportedGraph(f"{where}: a size computed inside the layer is used outside it")
+    for name in (n for n in used if n not in symbolic):
         state.env[name] = state.graph.call_function(operator.getitem, (call, 0 if name in projected else 1))
 
 

@@ -8,7 +8,7 @@ import torchvision
 
 from conftest import json_of
 from harness.complexity import count_complexity
-from harness.inspection import analyse, prepare_model
+from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.submission import Submission, load_submission
 from harness.tamper import Snapshot, source_violations
 
@@ -57,11 +57,24 @@ def load_expect(path: Path) -> str:
     return line.split("=", 1)[1].strip().strip('"')
 
 
-@pytest.mark.parametrize("path", HONEST, ids=lambda p: p.stem)
-def test_honest_submissions_pass(path, images):
-    _, report, logits = _analyse(path, images)
-    assert report.violations == ()
+def _profiles(path: Path) -> tuple[str, ...]:
+    """The profiles an honest fixture is accepted under: both, unless it names them (PROFILES = (...))."""
+    line = next((line for line in path.read_text().splitlines() if line.startswith("PROFILES")), None)
+    return tuple(eval(line.split("=", 1)[1])) if line else ("2021", "modern")
+
+
+@pytest.mark.parametrize("path,profile", [(p, profile) for p in HONEST for profile in _profiles(p)],
+                         ids=lambda v: getattr(v, "stem", v))
+def test_honest_submissions_pass(path, profile):
+    snapshot = Snapshot.take()
+    sub = load_submission(path)
+    images = np.random.default_rng(0).standard_normal((6, 3, *sub.input_size)).astype(np.float32)
+    model = prepare_model(sub)
+    report, logits = analyse(sub, model, images, profile, 4, 9, snapshot)
+    assert report.violations == (), [str(v) for v in report.violations]
     assert logits is not None and logits.shape == (len(images), 9)
+    passed, reasons = pre_submission_checks(sub, model, images[:3], 9)
+    assert all(passed.values()), reasons
 
 
 TORCHVISION = ["shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilenet_v2", "resnet18", "efficientnet_b0", "squeezenet1_1"]
