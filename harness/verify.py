@@ -7,8 +7,9 @@ Three parts, all used by `harness check` and `harness evaluate`:
 - a dynamic trace: a real forward under a `TorchDispatchMode` while global module
   hooks keep the stack of modules being called, so every aten op is attributed to
   the innermost module. Compute outside ptflops' counted layers is a violation,
-  elementwise work outside them is held to a budget, and a counted layer may not do
-  more MACs than ptflops credits it;
+  arithmetic combining activations with weight-like tensors outside them is held to
+  a budget (parameter-free work on activations is free), and a counted layer may not
+  do more MACs than ptflops credits it;
 - counter-detection: the trace taken under the real ptflops call and the traces of
   the evaluation forwards must show the same module calls and the same ops.
 
