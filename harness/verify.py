@@ -45,7 +45,6 @@ BOOKKEEPING = frozenset("clone copy_ _to_copy contiguous detach alias lift_fresh
 """Ops left out of the comparison of traces: autograd inserts or drops them."""
 
 
-
 @dataclass
 class Trace:
     """What one traced forward did. Filled by `Tracer`, then summarised."""
