@@ -3,7 +3,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench zoo-table golden clean-venv
+.PHONY: demo test honest bench zoo-table golden clean-venv
 
 $(VENV)/bin/harness: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: $(VENV)/bin/harness
 
 test: $(VENV)/bin/harness
 	$(PY) -m pytest -q
+
+# The whole honest corpus: every torchvision classifier that runs at <= 96 px in seconds, both profiles.
+honest: $(VENV)/bin/harness
+	$(PY) -m pytest -q -m honest tests/test_honest.py
 
 bench: $(VENV)/bin/harness
 	$(PY) benchmarks/bench_evaluate.py

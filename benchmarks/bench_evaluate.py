@@ -73,7 +73,7 @@ def main() -> None:
     from harness.data import cached_test_tensor, default_transform, open_dataset, pipeline_key
     from harness.inspection import analyse, prepare_model
     from harness.submission import load_submission
-    from harness.verify import Snapshot
+    from harness.tamper import Snapshot
 
     work = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     os.environ["HARNESS_CACHE"] = str(work / "cache")

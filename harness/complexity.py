@@ -185,14 +185,23 @@ def credited_macs(module: nn.Module, inputs: tuple, output, profile: str) -> int
     return int(tally.__flops__)
 
 
-def count_complexity(model: nn.Module, example: torch.Tensor, profile: str) -> Complexity:
+def counts_functional(profile: str) -> bool:
+    """True when `profile` also counts functional calls (F.relu, torch.matmul, ...) besides layer hooks."""
+    return bool(_profile_options(profile)["backend_specific_config"]["count_functional"])
+
+
+def count_complexity(model: nn.Module, example: torch.Tensor, profile: str, functional: bool = True) -> Complexity:
     """Count `model` with ptflops on `example` (a real preprocessed batch of one image).
 
-    Raises CountingError with ptflops' own exception message when counting fails.
+    `functional=False` leaves out the functional calls a profile counts, keeping only
+    what the layers' hooks credit. Raises CountingError with ptflops' own exception
+    message when counting fails.
     """
     if example.ndim != 4 or example.shape[0] != 1:
         raise CountingError(f"MACs are counted on one image N=1 x C x H x W, got shape {tuple(example.shape)}")
     options = _profile_options(profile)
+    if not functional:
+        options["backend_specific_config"] = {"count_functional": False}
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
         try:

@@ -48,6 +48,10 @@ class CountingError(SubmissionError):
     """ptflops could not count the model."""
 
 
+class UnsupportedGraph(SubmissionError):
+    """The model uses a counted layer the clean rebuild does not know, or cannot be exported."""
+
+
 class RejectedError(SubmissionError):
     """The verifier found compute that ptflops does not count."""
 

@@ -22,22 +22,30 @@ from __future__ import annotations
 
 import json
 import operator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import fx, nn
 
-from harness.errors import SubmissionError
+from harness.errors import UnsupportedGraph
+from harness.layers import P, REBUILDERS, channels_hint
 
 GRAPH_FILE, WEIGHTS_FILE = "graph.json", "graph-weights.pt"
 FORMAT = 1
 
 
-class UnsupportedGraph(SubmissionError):
-    """The model uses a counted layer the rebuild does not know, or cannot be exported."""
-
-
 # ------------------------------------------------------------------ export (untrusted side)
+
+SYMBOLIC = {f"operator.{name}": getattr(operator, name) for name in ("getitem", "add", "sub", "mul", "floordiv", "mod", "neg")}
+"""Python functions an exported graph may call besides aten ops: indexing and arithmetic on sizes."""
+
+
+def _target_name(target) -> str:
+    name = f"operator.{getattr(target, '__name__', '')}"
+    return name if SYMBOLIC.get(name) is target else str(target)
+
 
 def _encode(value):
     if isinstance(value, fx.Node):
@@ -85,7 +93,7 @@ def export_model(model: nn.Module, example: torch.Tensor, outdir: Path) -> None:
         if node.op == "placeholder":
             entry.update(inputs[node.name])
         elif node.op == "call_function":
-            entry["target"] = "operator.getitem" if node.target is operator.getitem else str(node.target)
+            entry["target"] = _target_name(node.target)
             entry["args"] = _encode(node.args)
             entry["kwargs"] = {k: _encode(v) for k, v in node.kwargs.items()}
         elif node.op == "output":
@@ -100,9 +108,9 @@ def export_model(model: nn.Module, example: torch.Tensor, outdir: Path) -> None:
 # ------------------------------------------------------------------ rebuild (clean side)
 
 def _target(name: str):
-    """Resolve an op name; only aten ops and operator.getitem exist for the rebuild."""
-    if name == "operator.getitem":
-        return operator.getitem
+    """Resolve an op name; only aten ops and `SYMBOLIC` exist for the rebuild."""
+    if name in SYMBOLIC:
+        return SYMBOLIC[name]
     parts = name.split(".")
     if len(parts) != 3 or parts[0] != "aten":
         raise UnsupportedGraph(f"the exported graph calls {name!r}, which is not an aten op")
@@ -133,180 +141,23 @@ def _decode(value, env: dict):
     return value
 
 
-def _pair(v, n=2):
-    return tuple(v) if isinstance(v, (list, tuple)) else (v,) * n
+WHOLE_LAYERS = {P + "activation.MultiheadAttention"}
+"""Layers whose many ops are rebuilt together as one call of the layer (see `_attention`)."""
+
+PLUMBING = {"aten.zeros.default", "aten.sym_size.int", *SYMBOLIC}
+"""Ops a counted layer may run besides the one rebuilt: default states, sizes, tuple items."""
 
 
-def _conv(cls, dims):
-    def make(args, kwargs, tensor):
-        x, weight, bias, stride, padding, dilation, groups = (list(args) + [None, 1, 0, 1, 1][len(args) - 2:])[:7]
-        groups = int(groups)
-        module = cls(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), stride=_pair(stride, dims),
-                     padding=padding if isinstance(padding, str) else _pair(padding, dims), dilation=_pair(dilation, dims),
-                     groups=groups, bias=bias is not None)
-        module.weight = nn.Parameter(weight)
-        if bias is not None:
-            module.bias = nn.Parameter(bias)
-        return module
-    return make
-
-
-def _linear(args, kwargs, tensor):
-    weight, bias = args[1], args[2] if len(args) > 2 else None
-    module = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    module.weight = nn.Parameter(weight)
-    if bias is not None:
-        module.bias = nn.Parameter(bias)
-    return module
-
-
-def _batch_norm(cls):
-    def make(args, kwargs, tensor):
-        _x, weight, bias, mean, var, _training, momentum, eps = args[:8]
-        if mean is None or var is None:
-            raise UnsupportedGraph("a BatchNorm layer without running statistics cannot be rebuilt")
-        module = cls(mean.shape[0], eps=eps, momentum=momentum, affine=weight is not None)
-        if weight is not None:
-            module.weight, module.bias = nn.Parameter(weight), nn.Parameter(bias)
-        module.running_mean, module.running_var = mean, var
-        return module.eval()
-    return make
-
-
-def _pool(cls, names):
-    def make(args, kwargs, tensor):
-        values = dict(zip(names, args[1:]))
-        values.update(kwargs)
-        if "stride" in values and values["stride"] in ([], None):
-            values.pop("stride")
-        return cls(**values)
-    return make
-
-
-def _activation(cls, names=()):
-    def make(args, kwargs, tensor):
-        values = dict(zip(names, args[1:]))
-        values.update(kwargs)
-        return cls(**values)
-    return make
-
-
-def _hardtanh(args, kwargs, tensor):
-    low, high = (list(args[1:]) + [-1.0, 1.0][len(args) - 1:])[:2]
-    if (low, high) != (0.0, 6.0):
-        raise UnsupportedGraph("a ReLU6 layer whose hardtanh is not (0, 6)")
-    return nn.ReLU6()
-
-
-def _prelu(args, kwargs, tensor):
-    module = nn.PReLU(args[1].numel())
-    module.weight = nn.Parameter(args[1])
-    return module
-
-
-def _layer_norm(args, kwargs, tensor):
-    _x, shape, weight, bias, eps = (list(args) + [None, None, 1e-5][len(args) - 2:])[:5]
-    module = nn.LayerNorm(tuple(shape), eps=eps, elementwise_affine=weight is not None, bias=bias is not None)
-    if weight is not None:
-        module.weight = nn.Parameter(weight)
-    if bias is not None:
-        module.bias = nn.Parameter(bias)
-    return module
-
-
-def _group_norm(args, kwargs, tensor):
-    _x, groups, weight, bias, eps = (list(args) + [None, None, 1e-5][len(args) - 2:])[:5]
-    module = nn.GroupNorm(groups, tensor.shape[1], eps=eps, affine=weight is not None)
-    if weight is not None:
-        module.weight, module.bias = nn.Parameter(weight), nn.Parameter(bias)
-    return module
-
-
-def _conv_transpose(cls, dims):
-    def make(args, kwargs, tensor):
-        x, weight, bias, stride, padding, output_padding, groups, dilation = (list(args) + [None, 1, 0, 0, 1, 1][len(args) - 2:])[:8]
-        groups = int(groups)
-        module = cls(weight.shape[0], weight.shape[1] * groups, tuple(weight.shape[2:]), stride=_pair(stride, dims),
-                     padding=_pair(padding, dims), output_padding=_pair(output_padding, dims), groups=groups,
-                     bias=bias is not None, dilation=_pair(dilation, dims))
-        module.weight = nn.Parameter(weight)
-        if bias is not None:
-            module.bias = nn.Parameter(bias)
-        return module
-    return make
-
-
-def _upsample(mode):
-    def make(args, kwargs, tensor):
-        if mode == "nearest":
-            _x, size, scales = (list(args) + [None, None][len(args) - 1:])[:3]
-            align = None
-        else:
-            _x, size, align, scales = (list(args) + [None, False, None][len(args) - 1:])[:4]
-        if (size is None) == (scales is None):
-            raise UnsupportedGraph("an Upsample layer needs exactly one of size and scale factor")
-        return nn.Upsample(size=tuple(size) if size is not None else None,
-                           scale_factor=tuple(float(v) for v in scales) if scales is not None else None,
-                           mode=mode, align_corners=align)
-    return make
-
-
-def _instance_norm(cls):
-    def make(args, kwargs, tensor):
-        _x, weight, bias, mean, var, use_input_stats, momentum, eps = args[:8]
-        if not use_input_stats or mean is not None:
-            raise UnsupportedGraph("an InstanceNorm layer with running statistics cannot be rebuilt")
-        if weight is None:
-            raise UnsupportedGraph("an InstanceNorm layer without affine weights cannot be rebuilt (its channel count is unknown)")
-        module = cls(weight.shape[0], eps=eps, momentum=momentum, affine=True)
-        module.weight, module.bias = nn.Parameter(weight), nn.Parameter(bias)
-        return module
-    return make
-
-
-P = "torch.nn.modules."
-REBUILDERS = {  # (layer class path, op name) -> how to make the layer from the op's arguments
-    (P + "conv.Conv1d", "aten.conv1d.default"): _conv(nn.Conv1d, 1),
-    (P + "conv.Conv2d", "aten.conv2d.default"): _conv(nn.Conv2d, 2),
-    (P + "conv.Conv2d", "aten.conv2d.padding"): _conv(nn.Conv2d, 2),
-    (P + "conv.Conv3d", "aten.conv3d.default"): _conv(nn.Conv3d, 3),
-    (P + "linear.Linear", "aten.linear.default"): _linear,
-    (P + "batchnorm.BatchNorm1d", "aten.batch_norm.default"): _batch_norm(nn.BatchNorm1d),
-    (P + "batchnorm.BatchNorm2d", "aten.batch_norm.default"): _batch_norm(nn.BatchNorm2d),
-    (P + "batchnorm.BatchNorm3d", "aten.batch_norm.default"): _batch_norm(nn.BatchNorm3d),
-    (P + "activation.ReLU", "aten.relu.default"): _activation(nn.ReLU),
-    (P + "activation.ReLU", "aten.relu_.default"): _activation(nn.ReLU),
-    (P + "activation.ReLU6", "aten.hardtanh.default"): _hardtanh,
-    (P + "activation.ReLU6", "aten.hardtanh_.default"): _hardtanh,
-    (P + "activation.LeakyReLU", "aten.leaky_relu.default"): _activation(nn.LeakyReLU, ("negative_slope",)),
-    (P + "activation.LeakyReLU", "aten.leaky_relu_.default"): _activation(nn.LeakyReLU, ("negative_slope",)),
-    (P + "activation.ELU", "aten.elu.default"): _activation(nn.ELU, ("alpha",)),
-    (P + "activation.ELU", "aten.elu_.default"): _activation(nn.ELU, ("alpha",)),
-    (P + "activation.GELU", "aten.gelu.default"): _activation(nn.GELU),
-    (P + "activation.PReLU", "aten.prelu.default"): _prelu,
-    (P + "pooling.MaxPool1d", "aten.max_pool1d.default"): _pool(nn.MaxPool1d, ("kernel_size", "stride", "padding", "dilation", "ceil_mode")),
-    (P + "pooling.MaxPool2d", "aten.max_pool2d.default"): _pool(nn.MaxPool2d, ("kernel_size", "stride", "padding", "dilation", "ceil_mode")),
-    (P + "pooling.AvgPool1d", "aten.avg_pool1d.default"): _pool(nn.AvgPool1d, ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")),
-    (P + "pooling.AvgPool2d", "aten.avg_pool2d.default"): _pool(nn.AvgPool2d, ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")),
-    (P + "pooling.AdaptiveAvgPool1d", "aten.adaptive_avg_pool1d.default"): _pool(nn.AdaptiveAvgPool1d, ("output_size",)),
-    (P + "pooling.AdaptiveAvgPool2d", "aten.adaptive_avg_pool2d.default"): _pool(nn.AdaptiveAvgPool2d, ("output_size",)),
-    (P + "conv.ConvTranspose1d", "aten.conv_transpose1d.default"): _conv_transpose(nn.ConvTranspose1d, 1),
-    (P + "conv.ConvTranspose2d", "aten.conv_transpose2d.input"): _conv_transpose(nn.ConvTranspose2d, 2),
-    (P + "conv.ConvTranspose3d", "aten.conv_transpose3d.input"): _conv_transpose(nn.ConvTranspose3d, 3),
-    (P + "upsampling.Upsample", "aten.upsample_nearest2d.vec"): _upsample("nearest"),
-    (P + "upsampling.Upsample", "aten.upsample_bilinear2d.vec"): _upsample("bilinear"),
-    (P + "instancenorm.InstanceNorm1d", "aten.instance_norm.default"): _instance_norm(nn.InstanceNorm1d),
-    (P + "instancenorm.InstanceNorm2d", "aten.instance_norm.default"): _instance_norm(nn.InstanceNorm2d),
-    (P + "normalization.LayerNorm", "aten.layer_norm.default"): _layer_norm,
-    (P + "normalization.GroupNorm", "aten.group_norm.default"): _group_norm,
-}
+def rebuildable_types() -> set[str]:
+    """Class paths of every layer type the rebuild makes."""
+    return {layer for layer, _op in REBUILDERS} | WHOLE_LAYERS
 
 
 def _counted_paths() -> set[str]:
     """Class paths of every layer type ptflops counts (as nn_module_stack names them)."""
     from harness.complexity import counted_types
 
-    return {f"{t.__module__}.{t.__qualname__}" for t in counted_types()} | {layer for layer, _op in REBUILDERS}
+    return {f"{t.__module__}.{t.__qualname__}" for t in counted_types()} | rebuildable_types()
 
 
 class RebuiltModel(nn.Module):
@@ -317,12 +168,7 @@ class RebuiltModel(nn.Module):
         self.layers = nn.ModuleDict()
 
 
-def rebuild_model(outdir: Path) -> tuple[nn.Module, dict[str, str]]:
-    """Rebuild a runnable model from an export; returns (model, rebuilt name -> original path).
-
-    Raises UnsupportedGraph when a counted layer type cannot be rebuilt (the parent then
-    keeps the worker's own count and says so).
-    """
+def _read(outdir: Path) -> tuple[list[dict], dict]:
     try:
         doc = json.loads((Path(outdir) / GRAPH_FILE).read_text())
         tensors = torch.load(Path(outdir) / WEIGHTS_FILE, map_location="cpu", weights_only=True)
@@ -331,14 +177,40 @@ def rebuild_model(outdir: Path) -> tuple[nn.Module, dict[str, str]]:
         raise UnsupportedGraph(f"the exported graph could not be read: {first[:200]}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(tensors, dict):
         raise UnsupportedGraph("the exported graph is not in the expected format")
+    return doc["nodes"], tensors
+
+
+def _layer_of(entry: dict) -> tuple[str, str]:
+    stack = entry.get("stack") or []
+    return tuple(stack[-1]) if stack else ("", "")
+
+
+def _refs(value) -> list[str]:
+    """Names of the graph values a (nested) encoded argument refers to, in order."""
+    if isinstance(value, list):
+        return [name for v in value for name in _refs(v)]
+    if isinstance(value, dict) and "$node" in value:
+        return [value["$node"]]
+    return []
+
+
+def rebuild_model(outdir: Path) -> tuple[nn.Module, dict[str, str]]:
+    """Rebuild a runnable model from an export; returns (model, rebuilt name -> original path).
+
+    Raises UnsupportedGraph when a counted layer type cannot be rebuilt; the submission
+    is then refused (its own count is never used).
+    """
+    nodes, tensors = _read(outdir)
     root = RebuiltModel()
     graph = fx.Graph()
     values: dict[str, torch.Tensor] = {}  # the weights and constants, by graph input name
+    targets: dict[str, str] = {}  # graph input name -> state-dict key
     env = _Constants(root, graph, values)
-    names: dict[str, str] = {}
-    by_call: dict[tuple, str] = {}
+    state = _State(root, graph, env, values, {}, {})
     counted = _counted_paths()
-    for index, entry in enumerate(doc["nodes"]):
+    index = 0
+    while index < len(nodes):
+        entry = nodes[index]
         op, name = entry["op"], entry["name"]
         if op == "placeholder" and entry.get("kind") == "input":
             env[name] = graph.placeholder("x")
@@ -347,40 +219,149 @@ def rebuild_model(outdir: Path) -> tuple[nn.Module, dict[str, str]]:
             if not isinstance(value, torch.Tensor):
                 raise UnsupportedGraph(f"no tensor for graph input {name!r}")
             values[name] = value  # a rebuilt layer takes it, or a graph op reads it (see _Constants)
+            targets[name] = str(entry.get("target", ""))
+        elif op == "call_function" and _layer_of(entry)[1] in WHOLE_LAYERS:
+            end = index
+            while end + 1 < len(nodes) and _layer_of(nodes[end + 1]) == _layer_of(entry):
+                end += 1
+            _attention(nodes[index:end + 1], nodes[end + 1:], state, targets)
+            index = end
         elif op == "call_function":
-            target = _target(entry["target"])
-            stack = entry.get("stack") or []
-            layer_path, layer_type = (stack[-1] if stack else ("", ""))
-            key = (layer_type, entry["target"])
-            if key in REBUILDERS:  # only the input is a graph value; the weights go into the layer
-                args, kwargs = [_decode(entry["args"][0], env)], {}
-            else:
-                args, kwargs = _decode(entry["args"], env), {k: _decode(v, env) for k, v in entry["kwargs"].items()}
-            if layer_type in counted and key not in REBUILDERS:
-                raise UnsupportedGraph(f"{layer_path} ({layer_type.rsplit('.', 1)[-1]}) uses {entry['target']}, which the clean recount does not rebuild")
-            if key in REBUILDERS and args and isinstance(args[0], fx.Node):
-                real_args = [values[a.name] if isinstance(a, _Ref) and a.name in values else a
-                             for a in _decode(entry["args"], _Refs())]
-                if any(isinstance(a, _Ref) for a in real_args[1:]):
-                    raise UnsupportedGraph(f"{layer_path}: a layer whose weights are computed inside the graph cannot be rebuilt")
-                call = (layer_path, layer_type)
-                module_name = by_call.get(call)
-                if module_name is None:
-                    module_name = f"m{len(by_call)}"
-                    module = REBUILDERS[key](real_args, {k: _decode(v, _Refs()) for k, v in entry["kwargs"].items()},
-                                             _channels_hint(real_args))
-                    root.layers[module_name] = module
-                    by_call[call] = module_name
-                    names[module_name] = layer_path
-                env[name] = graph.call_module(f"layers.{module_name}", (args[0],))
-            else:
-                env[name] = graph.call_function(target, tuple(args), kwargs)
+            _rebuild_op(entry, state, counted)
         elif op == "output":
             (result,) = _decode(entry["args"], env)
             graph.output(result[0] if isinstance(result, list) and len(result) == 1 else result)
         else:
             raise UnsupportedGraph(f"unexpected node kind {op!r} in the exported graph")
-    return fx.GraphModule(root, graph, class_name="RebuiltModel").eval(), names
+        index += 1
+    return fx.GraphModule(root, graph, class_name="RebuiltModel").eval(), state.names
+
+
+@dataclass
+class _State:
+    root: RebuiltModel
+    graph: fx.Graph
+    env: dict
+    values: dict
+    names: dict  # rebuilt module name -> original path
+    by_call: dict  # (original path, class path) -> rebuilt module name
+
+    def layer(self, call: tuple[str, str], make: Callable) -> str:
+        """The rebuilt module for one original layer (made once, shared by its calls)."""
+        module_name = self.by_call.get(call)
+        if module_name is None:
+            module_name = self.by_call[call] = f"m{len(self.by_call)}"
+            self.root.layers[module_name] = make()
+            self.names[module_name] = call[0]
+        return module_name
+
+
+def _resolve(value, values: dict, where: str, allowed: bool):
+    """A layer's argument with its weights filled in; a computed tensor is refused unless `allowed`."""
+    if isinstance(value, list):
+        return [_resolve(v, values, where, allowed) for v in value]
+    if isinstance(value, _Ref):
+        if value.name in values:
+            return values[value.name]
+        if not allowed:
+            raise UnsupportedGraph(f"{where}: a layer whose weights are computed inside the graph cannot be rebuilt")
+    return value
+
+
+def _as_call_arg(value):
+    return tuple(_as_call_arg(v) for v in value) if isinstance(value, list) else value
+
+
+def _rebuild_op(entry: dict, state: _State, counted: set[str]) -> None:
+    layer_path, layer_type = _layer_of(entry)
+    key = (layer_type, entry["target"])
+    spec = REBUILDERS.get(key)
+    if spec is None:
+        if layer_type in counted and entry["target"] not in PLUMBING:
+            raise UnsupportedGraph(f"{layer_path} ({layer_type.rsplit('.', 1)[-1]}) uses {entry['target']}, which the clean recount does not rebuild")
+        target = _target(entry["target"])
+        args, kwargs = _decode(entry["args"], state.env), {k: _decode(v, state.env) for k, v in entry["kwargs"].items()}
+        state.env[entry["name"]] = state.graph.call_function(target, tuple(args), kwargs)
+        return
+    raw = _decode(entry["args"], _Refs())
+    real_args = [_resolve(a, state.values, layer_path, i in spec.inputs + spec.ignored) for i, a in enumerate(raw)]
+    kwargs = {k: _decode(v, _Refs()) for k, v in entry["kwargs"].items()}
+    module_name = state.layer((layer_path, layer_type), lambda: spec.make(real_args, kwargs, channels_hint(real_args)))
+    call_args = tuple(_as_call_arg(_decode(entry["args"][i], state.env)) for i in spec.inputs if i < len(entry["args"]))
+    call = state.graph.call_module(f"layers.{module_name}", call_args)
+    state.env[entry["name"]] = spec.result(state.graph, call) if spec.result else call
+
+
+ATTENTION_WEIGHTS = ("in_proj_weight", "in_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight",
+                     "out_proj.weight", "out_proj.bias", "bias_k", "bias_v")
+
+
+def _attention(group: list[dict], rest: list[dict], state: _State, targets: dict[str, str]) -> None:
+    """Rebuild the ops of one nn.MultiheadAttention call as one call of a fresh layer."""
+    layer_path, layer_type = _layer_of(group[0])
+    where = f"{layer_path} (MultiheadAttention)"
+    inside = {e["name"] for e in group}
+    symbolic = {e["name"] for e in group if e.get("target") in PLUMBING}
+    weights, inputs = {}, []
+    for e in group:
+        for ref in _refs(e.get("args", [])) + _refs(list(e.get("kwargs", {}).values())):
+            if ref in inside:
+                continue
+            if ref in state.values:
+                suffix = targets.get(ref, "").removeprefix(f"{layer_path}.")
+                if suffix not in ATTENTION_WEIGHTS:
+                    raise UnsupportedGraph(f"{where}: uses the tensor {targets.get(ref, ref)!r}, which a rebuilt layer cannot take (an attention mask?)")
+                weights[suffix] = state.values[ref]
+            elif ref not in inputs and not _is_size(ref, state):
+                inputs.append(ref)
+    if not inputs or len(inputs) > 3 or "out_proj.weight" not in weights:
+        raise UnsupportedGraph(f"{where}: cannot be rebuilt from its exported ops ({len(inputs)} tensor inputs)")
+    head_dim = next((e["args"][1][-1] for e in group if e.get("target") == "aten.view.default"
+                     and len(e["args"][1]) == 3 and isinstance(e["args"][1][-1], int)), None)
+    embed_dim = weights["out_proj.weight"].shape[0]
+    if not head_dim or embed_dim % head_dim:
+        raise UnsupportedGraph(f"{where}: its number of heads cannot be read from the exported ops")
+    first = group[0]
+    batch_first = first.get("target") == "aten.transpose.int" and first["args"][1:] == [1, 0]
+    targets_used = {e.get("target") for e in group}
+    need_weights = "aten.scaled_dot_product_attention.default" not in targets_used
+    average = "aten.mean.dim" in targets_used
+
+    def make() -> nn.Module:
+        kdim = weights["k_proj_weight"].shape[1] if "k_proj_weight" in weights else None
+        vdim = weights["v_proj_weight"].shape[1] if "v_proj_weight" in weights else None
+        module = nn.MultiheadAttention(embed_dim, embed_dim // head_dim, bias="in_proj_bias" in weights,
+                                       add_bias_kv="bias_k" in weights, batch_first=batch_first, kdim=kdim, vdim=vdim)
+        for suffix, weight in weights.items():
+            owner, attr = (module.out_proj, suffix.split(".")[1]) if suffix.startswith("out_proj.") else (module, suffix)
+            setattr(owner, attr, nn.Parameter(weight))
+        return module.eval()
+
+    module_name = state.layer((layer_path, layer_type), make)
+    for e in group:  # size arithmetic stays in the graph: later layers may reuse it
+        if e["name"] in symbolic:
+            args = _decode(e["args"], state.env)
+            state.env[e["name"]] = state.graph.call_function(_target(e["target"]), tuple(args), {k: _decode(v, state.env) for k, v in e["kwargs"].items()})
+    q, k, v = [state.env[n] for n in (inputs * 3 if len(inputs) == 1 else inputs + inputs[-1:] if len(inputs) == 2 else inputs)][:3]
+    call = state.graph.call_module(f"layers.{module_name}", (q, k, v), {"need_weights": need_weights, "average_attn_weights": average})
+    used = [e["name"] for e in group if e["name"] in {r for later in rest for r in _refs(later.get("args", [])) + _refs(list(later.get("kwargs", {}).values()))}]
+    projected = _descendants(group, next(e["name"] for e in reversed(group) if e.get("target") == "aten.linear.default"))
+    for name in (n for n in used if n not in symbolic):
+        state.env[name] = state.graph.call_function(operator.getitem, (call, 0 if name in projected else 1))
+
+
+def _is_size(name: str, state: _State) -> bool:
+    node = state.env.get(name) if name in state.env else None
+    return isinstance(node, fx.Node) and node.op == "call_function" and (
+        node.target in SYMBOLIC.values() or node.target is torch.ops.aten.sym_size.int)
+
+
+def _descendants(group: list[dict], start: str) -> set[str]:
+    found = {start}
+    for e in group:
+        if set(_refs(e.get("args", []))) & found:
+            found.add(e["name"])
+    return found
 
 
 class _Constants(dict):
@@ -410,8 +391,3 @@ class _Refs(dict):
     def __missing__(self, name: str):
         return _Ref(name)
 
-
-def _channels_hint(args: list) -> torch.Tensor:
-    """Group norm needs the channel count: the weight's, when there is one."""
-    weight = next((a for a in args[1:] if isinstance(a, torch.Tensor)), None)
-    return weight.new_empty((1, weight.shape[0])) if weight is not None else torch.empty(1, 1)

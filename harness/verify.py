@@ -7,15 +7,16 @@ Three parts, all used by `harness check` and `harness evaluate`:
 - a dynamic trace: a real forward under a `TorchDispatchMode` while global module
   hooks keep the stack of modules being called, so every aten op is attributed to
   the innermost module. Compute outside ptflops' counted layers is a violation,
-  elementwise work outside them is held to a budget, and a counted layer may not do
-  more MACs than ptflops credits it;
+  arithmetic combining activations with weight-like tensors outside them is held to
+  a budget (parameter-free work on activations is free), and a counted layer may not
+  do more MACs than ptflops credits it;
 - counter-detection: the trace taken under the real ptflops call and the traces of
-  the evaluation forwards must show the same module calls and the same ops, and
-  ptflops' tables and the layer classes must be the ones seen before any
-  submission code ran (`Snapshot`).
+  the evaluation forwards must show the same module calls and the same ops.
+
+The rules themselves are pure functions in `harness.rules`; the snapshot and the
+source scan are in `harness.tamper`.
 
 Example:
-    >>> snap = Snapshot.take()                       # before importing the submission
     >>> tracer = Tracer(model, "2021")
     >>> with tracer.tracing() as trace:
     ...     model(images)
@@ -26,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -36,45 +36,13 @@ from torch.utils.flop_counter import flop_registry
 from harness import complexity
 from harness.complexity import MAC_BEARING
 from harness.report import LayerRow, Violation
-
-ELEMENTWISE_BUDGET = 0.10
-"""Elementwise work allowed outside counted layers, as a share of the counted MACs."""
-GROWTH_LIMIT = 4.5
-"""An op whose output is this many times larger than all its inputs together is compute in disguise."""
-FOREIGN_LIMIT = 16
-"""Elements a tensor may have when it appears from outside the dispatcher (numpy round trip)."""
-MAC_TOLERANCE = 1.01
-
-ALLOWED_OPS = frozenset(
-    """
-    cat stack constant_pad_nd reflection_pad1d reflection_pad2d replication_pad2d clone copy_ _to_copy
-    contiguous _unsafe_view index_select gather index flip roll repeat masked_fill masked_fill_
-    zeros zeros_like ones ones_like empty empty_like full full_like fill_ zero_ arange scalar_tensor
-    new_zeros new_empty new_ones new_full empty_strided _local_scalar_dense lift_fresh lift_fresh_copy
-    max_pool1d max_pool2d max_pool2d_with_indices max_pool3d_with_indices avg_pool1d avg_pool2d avg_pool3d
-    _adaptive_avg_pool2d adaptive_avg_pool1d _adaptive_avg_pool3d adaptive_max_pool2d adaptive_max_pool1d
-    upsample_nearest1d upsample_nearest2d upsample_bilinear2d _upsample_nearest_exact2d
-    _native_batch_norm_legit_no_training native_batch_norm _native_batch_norm_legit native_layer_norm
-    native_group_norm dropout native_dropout feature_dropout alpha_dropout
-    hardswish hardswish_ hardsigmoid hardsigmoid_ hardtanh hardtanh_ silu silu_ gelu elu elu_ leaky_relu
-    leaky_relu_ relu relu_ _prelu_kernel prelu mish softplus _softmax _log_softmax softmax log_softmax
-    argmax argmin topk sort max min amax amin mean sum prod std var var_mean logsumexp norm linalg_vector_norm
-    channel_shuffle native_channel_shuffle pixel_shuffle pixel_unshuffle split split_with_sizes unbind
-    squeeze_copy unsqueeze_copy permute_copy view_copy detach_copy transpose_copy
-    """.split()
+from harness.trace_rules import (
+    LAYER_RULES, OP_RULES, WEIGHT_ARITHMETIC, Finding, LayerCall, Op, elementwise_budget, elementwise_cost,
 )
-"""Ops allowed outside counted layers besides views and pointwise ops (deny by default)."""
+from harness.tamper import Snapshot
 
 BOOKKEEPING = frozenset("clone copy_ _to_copy contiguous detach alias lift_fresh lift_fresh_copy _unsafe_view".split())
 """Ops left out of the comparison of traces: autograd inserts or drops them."""
-
-BANNED_NAMES = frozenset(
-    """ptflops _python_dispatch TorchDispatchMode _DisableTorchDispatch _disable_current_modes
-    register_module_forward_hook register_module_forward_pre_hook _global_forward_hooks _global_forward_pre_hooks
-    flop_counter _pop_mode _push_mode _pop_torch_dispatch_stack _set_dispatch_mode _unset_dispatch_mode
-    __flops__ __batch_counter__""".split()
-)
-"""Identifiers that only a submission tampering with the counter or the tracer needs."""
 
 
 @dataclass
@@ -110,106 +78,22 @@ class Trace:
         return (tuple(self.calls), tuple(self.outside_ops))
 
 
-class Snapshot:
-    """ptflops' tables, the layer classes' forwards and the global hooks, as first seen."""
-
-    def __init__(self, mapping, forwards, hooks, functions):
-        self.mapping, self.forwards, self.hooks, self.functions = mapping, forwards, hooks, functions
-
-    @staticmethod
-    def _functions():
-        import ptflops
-        from ptflops import flops_counter, pytorch_engine, pytorch_ops
-
-        found = {name: (fn, fn.__code__) for name, fn in (("nn.Module.__call__", nn.Module.__call__),
-                                                          ("nn.Module._call_impl", nn.Module._call_impl))}
-        for mod in (ptflops, flops_counter, pytorch_engine, pytorch_ops):
-            for name, value in vars(mod).items():
-                if callable(value) and not isinstance(value, type):
-                    found[f"{mod.__name__}.{name}"] = (value, getattr(value, "__code__", None))
-        return found
-
-    @classmethod
-    def take(cls) -> "Snapshot":
-        from torch.nn.modules import module as module_mod
-
-        forwards = {t: t.forward for t in _layer_classes()}
-        hooks = (len(module_mod._global_forward_hooks), len(module_mod._global_forward_pre_hooks))
-        return cls(complexity.module_mapping_snapshot(), forwards, hooks, cls._functions())
-
-    def tampering(self) -> list[Violation]:
-        """What changed since the snapshot: each change is a violation."""
-        from torch.nn.modules import module as module_mod
-
-        found = []
-        now = complexity.module_mapping_snapshot()
-        if now != self.mapping:
-            changed = sorted({t.__name__ for t in set(now) ^ set(self.mapping)} | {t.__name__ for t in now if t in self.mapping and now[t] is not self.mapping[t]})
-            found.append(Violation("<ptflops>", "MODULES_MAPPING", "patch", 0, f"the submission changed ptflops' layer table ({', '.join(changed)})"))
-        for t, fwd in self.forwards.items():
-            if t.forward is not fwd:
-                found.append(Violation("<torch.nn>", t.__name__, "patch", 0, f"the submission replaced torch.nn.{t.__name__}.forward"))
-        hooks = (len(module_mod._global_forward_hooks), len(module_mod._global_forward_pre_hooks))
-        if hooks != self.hooks:
-            found.append(Violation("<torch.nn>", "global hooks", "patch", 0, "the submission registered global module hooks"))
-        now_functions = self._functions()
-        for name, (function, code) in self.functions.items():
-            current = now_functions.get(name)
-            if current is None or current[0] is not function:
-                found.append(Violation("<ptflops>", name, "patch", 0, f"the submission replaced {name}"))
-            elif getattr(function, "__code__", None) is not code:
-                found.append(Violation("<ptflops>", name, "patch", 0, f"the submission rewrote the code of {name}"))
-        return found
+COUNTED_CHILDREN = {nn.MultiheadAttention: {"out_proj": nn.modules.linear.NonDynamicallyQuantizableLinear}}
+"""Children a counted layer may hold: ptflops counts the layer as a whole, these included."""
 
 
-def _layer_classes() -> list[type]:
-    import torch.nn.modules as mods
-
-    return [v for v in vars(mods).values() if isinstance(v, type) and issubclass(v, nn.Module)] + list(complexity.counted_types())
-
-
-def source_violations(path: Path) -> list[Violation]:
-    """Imports and names in the submission's code that only counter tampering needs.
-
-    Reads the syntax tree, so comments and docstrings that mention ptflops are fine.
-    A first line of defence; the snapshot and the trace catch what a scan cannot.
-    """
-    import ast
-
-    try:
-        tree = ast.parse(Path(path).read_text(errors="replace"))
-    except SyntaxError:
-        return []
-    found = []
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [part for alias in node.names for part in alias.name.split(".")]
-        elif isinstance(node, ast.ImportFrom):
-            names = (node.module or "").split(".") + [alias.name for alias in node.names]
-        elif isinstance(node, ast.Name):
-            names = [node.id]
-        elif isinstance(node, ast.Attribute):
-            names = [node.attr]
-        hit = next((n for n in names if n in BANNED_NAMES), None)
-        if hit:
-            found.append(Violation(f"{Path(path).name}:{node.lineno}", "source", hit, 0,
-                                   f"uses {hit!r}: submissions may not touch the MAC counter, dispatch modes or global hooks"))
-    return found
-
-
-def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: str = "2021") -> tuple[list[Violation], list[str]]:
+def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: str | None = None) -> tuple[list[Violation], list[str]]:
     """Walk `model` as ptflops does under `profile`: (violations, informational notes)."""
     violations, notes = [], []
     unknown_types, outside_profile, owners = set(), set(), []
     harmless = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatten, nn.Sequential, nn.ModuleList, nn.ModuleDict)
-    scripted: list[str] = []
+    skipped: list[str] = []  # inside a TorchScript module or a counted layer counted as a whole
     for path, m in model.named_modules(remove_duplicate=False):
         name, t = path or "<model>", type(m)
-        if any(path.startswith(p) for p in scripted):
+        if any(path.startswith(p) for p in skipped):
             continue
         if isinstance(m, torch.jit.ScriptModule):
-            scripted.append(f"{path}." if path else "")
+            skipped.append(f"{path}." if path else "")
             violations.append(Violation(name, t.__name__, "script", 0, "is a TorchScript module: ptflops cannot see inside it; submit the plain nn.Module"))
             continue
         if "forward" in vars(m):
@@ -217,15 +101,18 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: st
         if complexity.is_counted(m, profile):
             if snapshot is not None and t in snapshot.forwards and t.forward is not snapshot.forwards[t]:
                 violations.append(Violation(name, t.__name__, "forward", 0, f"torch.nn.{t.__name__}.forward was replaced: ptflops' count no longer matches the work done"))
-            children = [n for n, _ in m.named_children()]
-            if children:
+            children = {n: type(c) for n, c in m.named_children()}
+            if children and children == COUNTED_CHILDREN.get(t):
+                skipped.append(f"{path}." if path else "")
+            elif children:
                 violations.append(Violation(name, t.__name__, "children", 0, f"is a counted layer with children ({', '.join(children)}): ptflops never counts them; move them out of the layer"))
-        elif t in MAC_BEARING and complexity.is_counted(m):
+        elif t in MAC_BEARING and complexity.is_counted(m):  # another profile counts it, this one does not
+            skipped.append(f"{path}." if path else "")
             violations.append(Violation(name, t.__name__, "profile", 0,
                                         f"{complexity.uncounted_reason(m, profile)}. Its multiply-accumulates would be uncounted "
                                         "compute: set profile = \"modern\" in [tool.harness], or build it from layers this profile counts"))
-        elif isinstance(m, MAC_BEARING):
-            base = next(b for b in t.__mro__ if b in complexity.counted_types())
+        elif isinstance(m, MAC_BEARING) and t not in MAC_BEARING:
+            base = next(b for b in t.__mro__ if b in MAC_BEARING)
             overrides = " that overrides forward" if t.forward is not base.forward else ""
             violations.append(Violation(name, t.__name__, "subclass", 0,
                                         f"is a subclass of {base.__name__}{overrides}: ptflops matches exact types and counts it "
@@ -283,8 +170,46 @@ class _Frame:
     elementwise: int = 0
 
 
+class ModuleStack:
+    """The modules being called, innermost last; ops are attributed to the outermost counted one.
+
+    Example:
+        >>> stack = ModuleStack()
+        >>> stack.push(conv, "features.0", counted=True)
+        >>> stack.owner(model)      # ("features.0", "Conv2d", <frame>)
+    """
+
+    def __init__(self):
+        self.frames: list[_Frame] = []
+
+    def push(self, module: nn.Module, path: str | None, counted: bool) -> _Frame:
+        """Enter `module`; it is counted only when no counted layer encloses it (ptflops stops there)."""
+        frame = _Frame(module, path, counted and not self.in_counted())
+        self.frames.append(frame)
+        return frame
+
+    def pop(self, module: nn.Module) -> _Frame | None:
+        """Leave `module`; None when it is not the innermost (a call the pre-hook never saw)."""
+        if not self.frames or self.frames[-1].module is not module:
+            return None
+        return self.frames.pop()
+
+    def in_counted(self) -> bool:
+        return any(f.counted for f in self.frames)
+
+    def owner(self, model: nn.Module) -> tuple[str, str, _Frame | None]:
+        """(path, type name, counted frame or None) of the module an op runs in."""
+        counted = next((f for f in self.frames if f.counted), None)
+        if counted is not None:
+            return counted.path, type(counted.module).__name__, counted
+        if self.frames:
+            top = self.frames[-1]
+            return top.path or f"<unregistered {type(top.module).__name__}>", type(top.module).__name__, None
+        return "<model>", type(model).__name__, None
+
+
 class Tracer:
-    """Traces forwards of one model: module stack, op attribution and the rules.
+    """Traces forwards of one model: module stack, op records, and the rules of `harness.rules`.
 
     Usage: `with tracer.tracing() as trace: model(x)`; then read `trace`.
     """
@@ -295,8 +220,9 @@ class Tracer:
         self.paths = {}
         for path, m in model.named_modules(remove_duplicate=False):
             self.paths.setdefault(id(m), path or "<model>")
-        self.stack: list[_Frame] = []
+        self.stack = ModuleStack()
         self.known: dict[int, torch.Tensor] = {}
+        self.activations: dict[int, bool] = {}  # input-dependent tensors -> carry weight-like arithmetic
         self.trace: Trace | None = None
         # Caches keyed by shapes: the rules are re-applied to every batch, their arithmetic is not.
         self._credit_cache: dict[tuple, int] = {}
@@ -305,6 +231,7 @@ class Tracer:
         # modules with hooks of the submission's own (ptflops adds its hooks only while counting)
         self._hooked = {id(m) for m in model.modules() if m._forward_pre_hooks or m._forward_hooks}
         self._installed = False
+        self._counted = {id(m) for m in model.modules() if complexity.is_counted(m, profile)}
 
     def _model_tensors(self) -> dict[int, torch.Tensor]:
         known = {id(t): t for t in list(self.model.parameters()) + list(self.model.buffers())}
@@ -333,20 +260,23 @@ class Tracer:
             self._flop_cache[key] = macs
         return macs
 
+    def _flag(self, module: str, module_type: str, finding: Finding | None, trace: Trace | None = None) -> None:
+        if finding is not None:
+            (trace or self.trace).flag(module, module_type, finding.op, finding.reason, finding.macs)
+
     # -- module hooks
     def _pre(self, module, inputs):
         if self.trace is None:
             return
         path = self.paths.get(id(module))
-        counted = path is not None and complexity.is_counted(module, self.profile) and not any(f.counted for f in self.stack)
-        self.stack.append(_Frame(module, path, counted))
+        self.stack.push(module, path, path is not None and id(module) in self._counted)
         self.trace.calls.append((path or f"<unregistered {type(module).__name__}>", type(module).__name__))
 
     def _post(self, module, inputs, output):
-        if self.trace is None or not self.stack or self.stack[-1].module is not module:
+        if self.trace is None:
             return
-        frame = self.stack.pop()
-        if not frame.counted:
+        frame = self.stack.pop(module)
+        if frame is None or not frame.counted:
             return
         credit = self._credit(module, inputs, output)
         self.trace.credited += credit
@@ -355,72 +285,51 @@ class Tracer:
             out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
             self.trace.layers[frame.path] = LayerRow(frame.path, type(module).__name__, out_shape,
                                                      (row.calls if row else 0) + 1, (row.macs if row else 0) + credit)
-        if frame.macs > credit * MAC_TOLERANCE:
-            hooked = " (it has forward hooks: their compute is never counted)" if id(module) in self._hooked else ""
-            self.trace.flag(frame.path, type(module).__name__, "macs",
-                            f"does {{macs}} more MACs than ptflops credits it{hooked}", frame.macs - credit)
         sizes = [t.numel() for t in _tensors(inputs)] + [t.numel() for t in _tensors(output)]
-        if frame.elementwise > 4 * max([credit, *sizes, 1]):
-            self.trace.flag(frame.path, type(module).__name__, "elementwise",
-                            "does elementwise work far beyond what the layer itself needs (extra work in hooks?)", 0)
+        call = LayerCall(frame.path, type(module).__name__, credit, frame.macs, frame.elementwise, max(sizes, default=0),
+                         id(module) in self._hooked)
+        for rule in LAYER_RULES:
+            self._flag(call.module, call.module_type, rule(call))
 
     # -- ops
-    def _owner(self) -> tuple[str, str, _Frame | None]:
-        counted = next((f for f in self.stack if f.counted), None)
-        if counted is not None:
-            return counted.path, type(counted.module).__name__, counted
-        if self.stack:
-            top = self.stack[-1]
-            path = top.path or f"<unregistered {type(top.module).__name__}>"
-            return path, type(top.module).__name__, None
-        return "<model>", type(self.model).__name__, None
-
     def _on_op(self, func, args, kwargs, out):
         trace = self.trace
         if trace is None:
             return
         packet = func._overloadpacket
         name = packet.__name__
-        namespace = getattr(func, "namespace", "")
         inputs = _tensors(args) + (_tensors(kwargs) if kwargs else [])
         outputs = _tensors(out)
-        module, module_type, frame = self._owner()
-        for t in inputs:
-            if id(t) not in self.known and t.numel() > FOREIGN_LIMIT:
-                trace.flag(module, module_type, name,
-                           f"uses a {t.numel()}-element tensor that no torch op produced (numpy or other compute outside torch is not counted)")
-        known = self.known
+        module, module_type, frame = self.stack.owner(self.model)
+        known, activations = self.known, self.activations
+        foreign = max((t.numel() for t in inputs if id(t) not in known), default=0)
+        # Input-dependent operands, and whether each carries weight-like arithmetic done outside counted layers.
+        tainted = [activations[id(t)] for t in inputs if id(t) in activations]
+        weight_like = len(tainted) < len(inputs) or any(tainted)
         for t in outputs:
             # A weak reference: holding every activation alive would defeat the allocator's
             # reuse of memory; the callback forgets the id the moment the tensor dies.
-            known[id(t)] = weakref.ref(t, lambda _ref, key=id(t), table=known: table.pop(key, None))
+            known[id(t)] = weakref.ref(t, lambda _ref, key=id(t): (known.pop(key, None), activations.pop(key, None)))
+            if tainted:  # a counted layer's output is an activation; outside them, weight arithmetic sticks
+                activations[id(t)] = frame is None and weight_like
+            else:
+                activations.pop(id(t), None)
         macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if packet in flop_registry else 0
         trace.aten_macs += macs
-        in_numel = sum(t.numel() for t in inputs)
-        out_numel = sum(t.numel() for t in outputs)
-        cost = 0 if func.is_view else max(in_numel, out_numel)
+        pointwise = torch.Tag.pointwise in func.tags or torch.Tag.reduction in func.tags
+        op = Op(name=name, module=module, module_type=module_type, in_counted=frame is not None,
+                namespace=getattr(func, "namespace", ""), is_view=func.is_view, pointwise=pointwise, macs=macs,
+                in_numel=sum(t.numel() for t in inputs), out_numel=sum(t.numel() for t in outputs),
+                has_inputs=bool(inputs), foreign=foreign,
+                weighted=bool(tainted) and weight_like and (pointwise or name in WEIGHT_ARITHMETIC))
         if frame is not None:
             frame.macs += macs
-            frame.elementwise += cost if not macs else 0
-        else:
-            if not func.is_view and name not in BOOKKEEPING:  # these vary with grad mode, not with the model
-                trace.outside_ops.append((module, module_type, name.rstrip("_")))
-            if macs:
-                trace.flag(module, module_type, name,
-                           f"runs {name} ({{macs}} MACs) outside any counted layer: ptflops counts 0 of it; "
-                           "use registered nn.Conv2d / nn.Linear modules called as module(x), not F.* / @ / einsum / .forward()", macs)
-                return
-            if namespace != "aten":
-                trace.flag(module, module_type, f"{namespace}::{name}", f"runs the non-aten op {namespace}::{name} outside any counted layer")
-                return
-            pointwise = torch.Tag.pointwise in func.tags or torch.Tag.reduction in func.tags
-            if not (func.is_view or pointwise or name in ALLOWED_OPS):
-                trace.flag(module, module_type, name, f"runs {name}, which is not allowed outside a counted layer")
-                return
-            trace.elementwise += cost
-        if not macs and not func.is_view and inputs and out_numel > GROWTH_LIMIT * max(in_numel, 1):
-            trace.flag(module, module_type, name,
-                       f"{name} makes an output {out_numel / max(in_numel, 1):.0f}x larger than its inputs (a broadcast that emulates a convolution)")
+            frame.elementwise += 0 if (op.is_view or macs) else max(op.in_numel, op.out_numel)
+        elif not op.is_view and name not in BOOKKEEPING:  # these vary with grad mode, not with the model
+            trace.outside_ops.append((module, module_type, name.rstrip("_")))
+        trace.elementwise += elementwise_cost(op)
+        for rule in OP_RULES:
+            self._flag(module, module_type, rule(op))
 
     @contextlib.contextmanager
     def installed(self):
@@ -444,27 +353,24 @@ class Tracer:
     def tracing(self, inputs: torch.Tensor | None = None, record_layers: bool = True):
         """Trace every forward run inside the block into one `Trace`."""
         self.trace = Trace(record_layers=record_layers)
-        self.stack = []
-        self.known = dict(self._base_known)
+        self.stack = ModuleStack()
+        self.known, self.activations = dict(self._base_known), {}
         if inputs is not None:
             self.known[id(inputs)] = inputs
+            self.activations = {id(inputs): False}
             self.trace.batch = inputs.shape[0]
             self.trace.input_numel = inputs.numel()
         try:
             with self.installed(), _Dispatch(self):
                 yield self.trace
         finally:
-            self.known = {}
-            self.stack = []
+            self.known, self.activations = {}, {}
+            self.stack = ModuleStack()
             self.trace = None
 
     def finish(self, trace: Trace) -> None:
         """Apply the whole-forward rule: the elementwise budget outside counted layers."""
-        budget = ELEMENTWISE_BUDGET * trace.credited + trace.input_numel
-        if trace.elementwise > budget:
-            trace.flag("<model>", type(self.model).__name__, "elementwise",
-                       f"does {trace.elementwise:,} elementwise operations outside counted layers, more than "
-                       f"{ELEMENTWISE_BUDGET:.0%} of its {trace.credited:,} counted MACs: move that work into counted layers")
+        self._flag("<model>", type(self.model).__name__, elementwise_budget(trace.elementwise, trace.credited, trace.input_numel), trace)
 
     def output_is_known(self, output) -> bool:
         """Inside `tracing()`: did a traced op produce this output tensor?"""

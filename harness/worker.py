@@ -342,7 +342,7 @@ def main() -> None:
         emit({"event": "error", "failure": failure, "message": one_line(message), "stage": stage.name})
 
     try:
-        from harness.verify import Snapshot
+        from harness.tamper import Snapshot
 
         snapshot = Snapshot.take()  # before any submission code runs
         request = WorkerRequest(**json.loads(sys.stdin.readline()))

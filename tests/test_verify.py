@@ -8,9 +8,9 @@ import torchvision
 
 from conftest import json_of
 from harness.complexity import count_complexity
-from harness.inspection import analyse, prepare_model
+from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.submission import Submission, load_submission
-from harness.verify import Snapshot, source_violations
+from harness.tamper import Snapshot, source_violations
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -57,11 +57,24 @@ def load_expect(path: Path) -> str:
     return line.split("=", 1)[1].strip().strip('"')
 
 
-@pytest.mark.parametrize("path", HONEST, ids=lambda p: p.stem)
-def test_honest_submissions_pass(path, images):
-    _, report, logits = _analyse(path, images)
-    assert report.violations == ()
+def _profiles(path: Path) -> tuple[str, ...]:
+    """The profiles an honest fixture is accepted under: both, unless it names them (PROFILES = (...))."""
+    line = next((line for line in path.read_text().splitlines() if line.startswith("PROFILES")), None)
+    return tuple(eval(line.split("=", 1)[1])) if line else ("2021", "modern")
+
+
+@pytest.mark.parametrize("path,profile", [(p, profile) for p in HONEST for profile in _profiles(p)],
+                         ids=lambda v: getattr(v, "stem", v))
+def test_honest_submissions_pass(path, profile):
+    snapshot = Snapshot.take()
+    sub = load_submission(path)
+    images = np.random.default_rng(0).standard_normal((6, 3, *sub.input_size)).astype(np.float32)
+    model = prepare_model(sub)
+    report, logits = analyse(sub, model, images, profile, 4, 9, snapshot)
+    assert report.violations == (), [str(v) for v in report.violations]
     assert logits is not None and logits.shape == (len(images), 9)
+    passed, reasons = pre_submission_checks(sub, model, images[:3], 9)
+    assert all(passed.values()), reasons
 
 
 TORCHVISION = ["shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilenet_v2", "resnet18", "efficientnet_b0", "squeezenet1_1"]
@@ -146,3 +159,46 @@ def test_evaluate_refuses_a_rejected_submission(invoke, tmp_path):
     assert "rejected by the verifier" in result.output and "convolution" in result.output
     entries = read_entries(lb)
     assert [e.status for e in entries] == ["failed"] and entries[0].failure == "rejected"
+
+
+class _Elementwise(torch.nn.Module):
+    """A counted conv, then one elementwise expression outside counted layers."""
+
+    def __init__(self, expression):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.scale = torch.nn.Parameter(torch.randn(1, 4, 1, 1))
+        self.register_buffer("offset", torch.randn(1, 4, 1, 1))
+        self.expression = expression
+
+    def forward(self, x):
+        return self.expression(self, self.conv(x))
+
+
+@pytest.mark.parametrize("expression,charged", [
+    (lambda m, y: y * torch.sigmoid(y), False),                     # a gate of activations
+    (lambda m, y: y + torch.relu(y), False),                        # a residual add
+    (lambda m, y: torch.softmax(y, 1) * 2.0, False),               # a Python scalar is not a weight
+    (lambda m, y: y * m.scale, True),                               # a parameter
+    (lambda m, y: y + m.offset, True),                              # a buffer
+    (lambda m, y: y * (m.scale * 2 + m.offset), True),              # computed from weights only
+    (lambda m, y: y * (m.scale + 0 * y.mean()), True),              # laundered through the input
+    (lambda m, y: y * m.conv(torch.ones(1, 3, 4, 4)).mean(), True),  # a counted layer run on a constant
+])
+def test_only_arithmetic_with_weights_is_charged(expression, charged):
+    from harness.verify import Tracer
+
+    model = _Elementwise(expression).eval()
+    x = torch.randn(2, 3, 6, 6)
+    tracer = Tracer(model, "2021")
+    with torch.no_grad(), tracer.tracing(x) as trace:
+        model(x)
+    assert (trace.elementwise > 0) == charged, trace.elementwise
+
+
+@pytest.mark.parametrize("name,profile", [("adaptive_max_pool.py", "2021"), ("tiny_vit.py", "modern")])
+def test_check_accepts_honest_models_through_the_clean_recount(invoke, write_config, name, profile):
+    result = invoke("check", HERE / "honest" / name, "--json", "--config", write_config(profile=profile))
+    assert result.exit_code == 0, result.output
+    d = json_of(result.output)
+    assert d["passed"] is True and d["checks"]["clean_recount"] is True and d["violations"] == []

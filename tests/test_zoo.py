@@ -9,7 +9,7 @@ from harness.data import cached_test_tensor, open_dataset
 from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.leaderboard import read_entries
 from harness.submission import load_submission
-from harness.verify import Snapshot
+from harness.tamper import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = sorted((ROOT / "submissions").glob("*.py")) + [ROOT / "baselines" / "reference.py"]
