@@ -1,6 +1,6 @@
 """The one wrapper around ptflops: counting profiles, credited MACs per layer call.
 
-Only this module and the verifier's tamper snapshot (`verify.Snapshot`) import ptflops.
+Only this module and the tamper snapshot (`harness.tamper.Snapshot`, which records ptflops' tables) import ptflops.
 Two profiles, both run by the pinned ptflops 0.7.5 at batch size 1:
 
 - ``"2021"`` (the default): exactly what ptflops 0.6.4, the version the 2021 organisers

@@ -12,11 +12,11 @@ counted by ptflops, traced by the verifier and used for the scored predictions,
 exactly like the original: what is scored is what was counted, whatever the
 submission wrote into its export.
 
-Example:
-    >>> export_model(model, example_batch, Path("/tmp/out"))           # untrusted worker
-    >>> rebuilt = rebuild_model(Path("/tmp/out"))                       # clean worker
-    >>> count_complexity(rebuilt, image, "2021").macs == count_complexity(model, image, "2021").macs
-    True
+Usage:
+    export_model(model, example_batch, Path("/tmp/out"))           # untrusted worker
+    rebuilt = rebuild_model(Path("/tmp/out"))                       # clean worker
+    count_complexity(rebuilt, image, "2021").macs == count_complexity(model, image, "2021").macs
+    # -> True
 """
 from __future__ import annotations
 

@@ -5,12 +5,15 @@ isolated worker (`harness.worker`), never in the process that holds the labels.
 They are plain functions so that tests can call them directly too.
 
 Example:
+    >>> from pathlib import Path
+    >>> from harness.submission import load_submission
     >>> snapshot = Snapshot.take()
     >>> sub = load_submission(Path("submissions/team4.py"))
     >>> model = prepare_model(sub)
-    >>> report, logits = analyse(sub, model, images, "2021", batch_size=64, snapshot=snapshot)
-    >>> report.macs, report.violations
-    (..., ())
+    >>> images = np.zeros((2, 3, 28, 28), dtype=np.float32)
+    >>> report, logits = analyse(sub, model, images, "2021", batch_size=2, num_classes=9, snapshot=snapshot)
+    >>> report.macs, report.violations, logits.shape
+    (191345, (), (2, 9))
 """
 from __future__ import annotations
 

@@ -16,11 +16,11 @@ Three parts, all used by `harness check` and `harness evaluate`:
 The rules themselves are pure functions in `harness.rules`; the snapshot and the
 source scan are in `harness.tamper`.
 
-Example:
-    >>> tracer = Tracer(model, "2021")
-    >>> with tracer.tracing() as trace:
-    ...     model(images)
-    >>> trace.violations                             # () for an honest model
+Usage:
+    tracer = Tracer(model, "2021")
+    with tracer.tracing() as trace:
+        model(images)
+    trace.violations                             # () for an honest model
 """
 from __future__ import annotations
 
@@ -173,10 +173,10 @@ class _Frame:
 class ModuleStack:
     """The modules being called, innermost last; ops are attributed to the outermost counted one.
 
-    Example:
-        >>> stack = ModuleStack()
-        >>> stack.push(conv, "features.0", counted=True)
-        >>> stack.owner(model)      # ("features.0", "Conv2d", <frame>)
+    Usage:
+        stack = ModuleStack()
+        stack.push(conv, "features.0", counted=True)
+        stack.owner(model)      # ("features.0", "Conv2d", <frame>)
     """
 
     def __init__(self):
