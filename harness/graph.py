@@ -96,6 +96,9 @@ def export_model(model: nn.Module, example: torch.Tensor, outdir: Path) -> None:
             entry["target"] = _target_name(node.target)
             entry["args"] = _encode(node.args)
             entry["kwargs"] = {k: _encode(v) for k, v in node.kwargs.items()}
+            channels = _channels_of(node.args[0] if node.args else None)
+            if channels:
+                entry["channels"] = channels  # a layer without weights (GroupNorm, affine=False) needs it
         elif node.op == "output":
             entry["args"] = _encode(node.args)
         else:
@@ -103,6 +106,13 @@ def export_model(model: nn.Module, example: torch.Tensor, outdir: Path) -> None:
         nodes.append(entry)
     (Path(outdir) / GRAPH_FILE).write_text(json.dumps({"format": FORMAT, "nodes": nodes}))
     torch.save(tensors, Path(outdir) / WEIGHTS_FILE)
+
+
+def _channels_of(arg) -> int | None:
+    """The channel count (dim 1) of a node's first input, when export knows it as a number."""
+    val = getattr(arg, "meta", {}).get("val") if isinstance(arg, torch.fx.Node) else None
+    shape = getattr(val, "shape", None)
+    return int(shape[1]) if shape is not None and len(shape) >= 2 and isinstance(shape[1], int) else None
 
 
 # ------------------------------------------------------------------ rebuild (clean side)
@@ -286,7 +296,7 @@ def _rebuild_op(entry: dict, state: _State, counted: set[str]) -> None:
     raw = _decode(entry["args"], _Refs())
     real_args = [_resolve(a, state.values, layer_path, i in spec.inputs + spec.ignored) for i, a in enumerate(raw)]
     kwargs = {k: _decode(v, _Refs()) for k, v in entry["kwargs"].items()}
-    module_name = state.layer((layer_path, layer_type), lambda: spec.make(real_args, kwargs, channels_hint(real_args)))
+    module_name = state.layer((layer_path, layer_type), lambda: spec.make(real_args, kwargs, channels_hint(real_args, entry.get("channels"))))
     call_args = tuple(_as_call_arg(_decode(entry["args"][i], state.env)) for i in spec.inputs if i < len(entry["args"]))
     call = state.graph.call_module(f"layers.{module_name}", call_args)
     state.env[entry["name"]] = spec.result(state.graph, call) if spec.result else call

@@ -293,7 +293,10 @@ REBUILDERS = {  # (layer class path, op name) -> how to make the layer from the 
 REBUILDERS = {key: value if isinstance(value, Rebuilder) else Rebuilder(value) for key, value in REBUILDERS.items()}
 
 
-def channels_hint(args: list) -> torch.Tensor:
-    """Group norm needs the channel count: the weight's, when there is one."""
+def channels_hint(args: list, channels=None) -> torch.Tensor:
+    """Group norm needs the channel count: the weight's, else the input's as the export recorded it."""
     weight = next((a for a in args[1:] if isinstance(a, torch.Tensor)), None)
-    return weight.new_empty((1, weight.shape[0])) if weight is not None else torch.empty(1, 1)
+    if weight is not None:
+        return weight.new_empty((1, weight.shape[0]))
+    valid = isinstance(channels, int) and not isinstance(channels, bool) and 0 < channels <= 1 << 20
+    return torch.empty(1, channels if valid else 1)

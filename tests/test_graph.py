@@ -107,6 +107,16 @@ def test_transposed_conv_upsample_and_instance_norm_rebuild(tmp_path):
     assert count_complexity(rebuilt, x[:1], "2021").macs == count_complexity(model, x[:1], "2021").macs
 
 
+def test_group_norm_without_weights_and_several_groups_rebuilds(tmp_path):
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(2, 4, affine=False), nn.Flatten(), nn.Linear(4 * 6 * 6, 9)).eval()
+    x, rebuilt, _ = _roundtrip(model, (8, 8), tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x), atol=1e-5)
+    assert count_complexity(rebuilt, x[:1], "modern").macs == count_complexity(model, x[:1], "modern").macs == 5481
+
+
 def test_a_counted_layer_with_an_unknown_op_is_refused_by_name(tmp_path):
     model = load_submission(ROOT / "submissions" / "team7.py").build_model()
     export_model(model, torch.randn(2, 3, 14, 14), tmp_path)
