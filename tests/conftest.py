@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "tests"
+"""The tests folder (fixtures: broken/, cheats/, honest/, hostile/)."""
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ["COLUMNS"] = "200"  # rich tables unwrapped in captured output
 
@@ -47,8 +49,9 @@ def write_config(tmp_path, repo_table):
     return write
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cfg():
+    """The repository's competition (frozen: tests derive variants with dataclasses.replace)."""
     from harness.config import load_config
 
     return load_config(ROOT / "pyproject.toml")

@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import json_of
+from conftest import ROOT, json_of
 from harness import board
 from harness.errors import LeaderboardError, QuotaError
 from harness.evaluate import new_entry, score_parts
 from harness.leaderboard import COLUMNS, STATUS_SCORED, append_entry, check_quota, encode_predictions, read_entries
 
-ROOT = Path(__file__).resolve().parent.parent
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 

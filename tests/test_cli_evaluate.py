@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import json_of
+from conftest import ROOT, json_of
 from harness.leaderboard import COLUMNS, read_entries
 from harness.scoring import Reference, compute_score
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every test here starts isolated workers
+
+
 BROKEN = Path(__file__).resolve().parent / "broken"
 
 

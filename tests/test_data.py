@@ -1,14 +1,13 @@
 """The embedded default competition: real MNIST digits, long-tailed, deterministic, checksummed."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.data import build_mnist, default_transform, ensure_split, pipeline_key, validation_images, mnist_class_counts, open_dataset, read_answer_key
 from harness.errors import DataError
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

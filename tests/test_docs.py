@@ -1,13 +1,12 @@
 """Every command documents itself with an example (`--help` is the manual), and the README
 documents every command and JSON view."""
-from pathlib import Path
 
 import pytest
 import typer.main
 
 from harness.cli import app
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["evaluate", "check", "leaderboard", "select", "history", "forecast", "rescore", "reference", "data init", "data verify", "data manifest", "init"]
 
 

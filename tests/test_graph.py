@@ -7,14 +7,12 @@ import torch
 import torchvision
 from torch import nn
 
-from conftest import json_of
+from conftest import HERE, ROOT, json_of
 from harness.complexity import count_complexity, counted_types
 from harness.graph import GRAPH_FILE, WEIGHTS_FILE, UnsupportedGraph, export_model, rebuild_model
 from harness.leaderboard import read_entries
 from harness.submission import load_submission
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 MODELS = sorted((ROOT / "submissions").glob("*.py")) + sorted((HERE / "honest").glob("*.py"))
 
 

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from conftest import json_of
+from conftest import ROOT, json_of
 from harness.leaderboard import read_entries
 
-ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 

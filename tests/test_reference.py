@@ -1,9 +1,9 @@
 """`harness reference`: recompute the reference, report drift, pin new values."""
-from pathlib import Path
+import pytest
 
 from harness.config import load_config
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every test here starts isolated workers
 
 
 def test_pinned_values_match_a_recomputation(invoke):

@@ -11,6 +11,9 @@ from harness.leaderboard import read_entries
 from harness.protocol import MAX_TEXT, one_line, parse_loaded
 from harness.sandbox import PROCESS_BUDGET, bwrap_available, bwrap_command
 
+pytestmark = pytest.mark.slow  # every test here starts isolated workers
+
+
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 needs_sandbox = pytest.mark.skipif(not bwrap_available(), reason="bwrap (Debian package bubblewrap) is not installed or cannot run here")
 ENV_SECRET = "SECRET-ENV-MARKER-7f3a"

@@ -6,8 +6,8 @@ import pytest
 
 from harness.errors import SubmissionError
 from harness.submission import load_submission
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_two_loads_do_not_collide_or_leak():

@@ -6,14 +6,12 @@ import pytest
 import torch
 import torchvision
 
-from conftest import json_of
+from conftest import HERE, ROOT, json_of
 from harness.complexity import count_complexity
 from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.submission import Submission, load_submission
 from harness.tamper import Snapshot, source_violations
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 CHEATS = sorted((HERE / "cheats").glob("*.py"))
 PATCHERS = {"patch_ptflops.py", "patch_layer_class.py", "rewrite_code.py"}  # they change global state: only in a worker
 HONEST = sorted((HERE / "honest").glob("*.py"))

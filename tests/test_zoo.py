@@ -5,50 +5,43 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.data import cached_test_tensor, open_dataset
+from harness.data import cached_test_tensor, default_transform, open_dataset, pipeline_key
 from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.leaderboard import read_entries
 from harness.submission import load_submission
 from harness.tamper import Snapshot
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ZOO = sorted((ROOT / "submissions").glob("*.py")) + [ROOT / "baselines" / "reference.py"]
 
 
 @pytest.fixture(scope="module")
-def test_images(cfg_module):
-    dataset = open_dataset(cfg_module.data_dir, cfg_module.classes)
-    return {size: np.load(cached_test_tensor(dataset, size, cfg_module.mean, cfg_module.std)[0])[:48]
+def test_images(cfg):
+    dataset = open_dataset(cfg.data_dir, cfg.classes)
+    return {size: np.load(cached_test_tensor(dataset, size, default_transform(size, cfg.mean, cfg.std), pipeline_key(None, cfg.mean, cfg.std))[0])[:48]
             for size in ((28, 28), (20, 20), (14, 14))}
 
 
-@pytest.fixture(scope="module")
-def cfg_module():
-    from harness.config import load_config
-
-    return load_config(ROOT / "pyproject.toml")
-
-
 @pytest.mark.parametrize("path", ZOO, ids=lambda p: p.stem)
-def test_every_zoo_submission_passes_the_checks(path, test_images, cfg_module):
+def test_every_zoo_submission_passes_the_checks(path, test_images, cfg):
     sub = load_submission(path)
     model = prepare_model(sub)
     images = test_images[sub.input_size]
-    report, logits = analyse(sub, model, images, cfg_module.profile, 16, 9, Snapshot.take())
+    report, logits = analyse(sub, model, images, cfg.profile, 16, 9, Snapshot.take())
     assert report.violations == (), [str(v) for v in report.violations]
     checks, reasons = pre_submission_checks(sub, model, images[:8], 9)
     assert all(checks.values()), reasons
     assert report.weights_bytes > 0
 
 
-def test_committed_board_holds_the_zoo(cfg_module):
+def test_committed_board_holds_the_zoo(cfg):
     rows = {Path(e.submission).name: e for e in read_entries(ROOT / "leaderboard.csv") if e.scored}
     assert {p.name for p in ZOO} <= set(rows), "every zoo submission has a scored row"
     below = [name for name, e in rows.items() if e.public_score < 1.0]
     assert len(below) >= 3, below
     reference, quantized, masked = rows["reference.py"], rows["zoo_quantized.py"], rows["zoo_magnitude_pruned.py"]
     assert reference.public_score == pytest.approx(1.0, abs=1e-6)
-    assert quantized.macs == masked.macs == reference.macs == cfg_module.reference.macs
+    assert quantized.macs == masked.macs == reference.macs == cfg.reference.macs
 
 
 def test_quantization_cuts_the_weights_file_about_four_times():
