@@ -13,6 +13,7 @@ from harness.evaluate import new_entry
 from harness.leaderboard import append_entry, read_entries
 from harness.sandbox import bwrap_available as sandbox_available
 
+pytestmark = pytest.mark.slow  # every test here starts isolated workers
 BROKEN = HERE / "broken"
 needs_sandbox = pytest.mark.skipif(not sandbox_available(), reason="bwrap (Debian package bubblewrap) is not installed or cannot run here")
 
@@ -38,8 +39,6 @@ def test_memory_limit(invoke, write_config, tmp_path):
 
 HOSTILE_HEADER = """
 import sklearn.metrics
-
-pytestmark = pytest.mark.slow  # every test here starts isolated workers
 sklearn.metrics.f1_score = lambda *args, **kwargs: 1.0
 try:
     with open({board!r}, "a") as f:
