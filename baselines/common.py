@@ -17,7 +17,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the recipes are scripts: find the harness package from anywhere
 
 from harness.config import load_config  # noqa: E402
-from harness.data import default_transform, ensure_split, transform_images  # noqa: E402
+from harness.data import ensure_split  # noqa: E402
+from harness.preprocess import default_transform, transform_images  # noqa: E402
 from harness.metrics import macro_f1  # noqa: E402
 from harness.submission import load_submission  # noqa: E402
 

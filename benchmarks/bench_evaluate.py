@@ -70,7 +70,8 @@ def main() -> None:
     import torch
 
     from harness.config import load_config
-    from harness.data import cached_test_tensor, default_transform, open_dataset, pipeline_key
+    from harness.data import open_dataset
+    from harness.preprocess import cached_test_tensor, default_transform, pipeline_key
     from harness.inspection import analyse, prepare_model
     from harness.submission import load_submission
     from harness.tamper import Snapshot

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from harness.errors import DataError, SubmissionError
+from harness.errors import DataError
 from harness.fileio import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -268,122 +266,6 @@ def read_answer_key(dataset: Dataset) -> AnswerKey:
         labels=np.array([rows[n][0] for n in names], dtype=np.int64),
         public=np.array([rows[n][1] == "public" for n in names], dtype=bool),
     )
-
-
-def load_image(path: Path) -> np.ndarray:
-    """Decode one image as RGB uint8 H x W x 3 (grayscale becomes 3 equal channels)."""
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot decode image {path}: {e}") from None
-
-
-def default_transform(input_size: tuple[int, int], mean, std):
-    """The competition's preprocessing: resize to `input_size`, normalise with mean/std."""
-    import albumentations as A
-
-    return A.Compose([A.Resize(int(input_size[0]), int(input_size[1])), A.Normalize(mean=mean, std=std, max_pixel_value=255.0)])
-
-
-def transform_images(
-    paths: Sequence[Path],
-    transform: Callable,
-    on_advance: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Decode and transform images into a float32 N x 3 x H x W array."""
-    out = None
-    for i, path in enumerate(paths):
-        image = transform(image=load_image(path))["image"]
-        image = np.asarray(image, dtype=np.float32)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise DataError(f"the transform returned shape {image.shape} for {path}; expected H x W x 3")
-        if out is None:
-            out = np.empty((len(paths), 3, image.shape[0], image.shape[1]), dtype=np.float32)
-        if image.shape[:2] != out.shape[2:]:
-            raise DataError(f"the transform returned {image.shape[:2]} for {path}, not {out.shape[2:]} like the others")
-        out[i] = image.transpose(2, 0, 1)
-        if on_advance:
-            on_advance(1)
-    if out is None:
-        raise DataError("no images to transform")
-    return out
-
-
-def cache_dir() -> Path:
-    """Where preprocessed test tensors are cached: $HARNESS_CACHE or ~/.cache/harness."""
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
-
-
-def usable_tensor(path: Path, count: int, input_size: tuple[int, int]) -> bool:
-    """True when `path` holds a readable N x 3 x H x W array for this split and size."""
-    try:
-        arr = np.load(path, mmap_mode="r")
-    except (ValueError, OSError):
-        return False
-    return arr.shape == (count, 3, *input_size)
-
-
-def cached_test_tensor(
-    dataset: Dataset,
-    input_size: tuple[int, int],
-    pipeline: Callable,
-    pipeline_key: str,
-    on_advance: Callable[[int], None] | None = None,
-) -> tuple[Path, bool]:
-    """The held-out images under a preprocessing pipeline, decoded once and cached.
-
-    Keyed by (manifest sha256, input size, `pipeline_key`): a changed data set has a new
-    manifest and so a new key. Returns (path of the .npy file, whether it was a hit).
-    """
-    key = hashlib.sha256(json.dumps([dataset.manifest_sha256, list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
-    path = cache_dir() / f"test-{input_size[0]}x{input_size[1]}-{key}.npy"
-    if path.is_file() and usable_tensor(path, len(dataset.test_images), tuple(input_size)):
-        return path, True  # (a damaged cache file fails the check and is rebuilt)
-    tensor = transform_images(dataset.test_images, pipeline, on_advance)
-    buffer = io.BytesIO()
-    np.save(buffer, tensor)
-    atomic_write(path, buffer.getvalue())
-    return path, False
-
-
-def pipeline_key(transform: dict | None, mean, std) -> str:
-    """What identifies a preprocessing: the default's mean and std, or a submission's `A.to_dict`."""
-    return json.dumps(["default", list(mean), list(std)] if transform is None else transform, sort_keys=True)
-
-
-def rebuild_transform(transform: dict):
-    """A submission's own preprocessing, rebuilt here from its `A.to_dict` data.
-
-    Only albumentations' registered transforms can be rebuilt: nothing of the
-    submission's code crosses over. Raises SubmissionError saying what to use instead.
-    """
-    import warnings
-
-    import albumentations as A
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return A.from_dict(transform)
-    except Exception as e:
-        name = str(e).strip("'\"")[:80]
-        raise SubmissionError(
-            f"transform(input_size) cannot be rebuilt outside the submission's process ({type(e).__name__}: {name}); "
-            "use albumentations' own transforms (no A.Lambda, no custom classes)") from None
-
-
-def check_pipeline(pipeline: Callable, sample: np.ndarray, input_size: tuple[int, int]) -> str | None:
-    """Run a submission's preprocessing on one raw image; the reason when its output is unusable."""
-    try:
-        out = np.asarray(pipeline(image=sample)["image"])
-    except Exception as e:
-        return f"transform(input_size) pipeline raised {type(e).__name__}: {str(e)[:120]}"
-    if out.shape != (*input_size, 3):
-        return f"transform(input_size) produced shape {out.shape}; expected {(*input_size, 3)} (H x W x 3)"
-    if out.dtype != np.float32:
-        return f"transform(input_size) produced dtype {out.dtype}; expected float32 (include A.Normalize)"
-    return None
 
 
 def validation_images(dataset: Dataset, count: int) -> list[Path]:

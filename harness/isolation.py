@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from harness import data as data_mod
+from harness import preprocess
 from harness.config import Competition
 from harness.data import Dataset
 from harness.errors import SubmissionError, WorkerError
@@ -65,19 +66,19 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     problem, pipeline = loaded.transform_problem, None
     if loaded.transform is not None and problem is None:
         try:
-            pipeline = data_mod.rebuild_transform(loaded.transform)
+            pipeline = preprocess.rebuild_transform(loaded.transform)
         except SubmissionError as e:
             problem = e.message
     samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
     if pipeline is not None:
-        problem = data_mod.check_pipeline(pipeline, data_mod.load_image(samples[0]), size)
+        problem = preprocess.check_pipeline(pipeline, preprocess.load_image(samples[0]), size)
     if problem and mode != "check":
         raise WorkerError("invalid_output", problem, "transform")
     transform = loaded.transform if pipeline is not None and not problem else None
     if transform is None:
-        pipeline = data_mod.default_transform(size, cfg.mean, cfg.std)
+        pipeline = preprocess.default_transform(size, cfg.mean, cfg.std)
     validation = outdir / INPUTS
-    np.save(validation, data_mod.transform_images(samples, pipeline))
+    np.save(validation, preprocess.transform_images(samples, pipeline))
     os.chmod(validation, 0o644)
     done = {"n": 0}
 
@@ -86,7 +87,7 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
         if on_progress:
             on_progress(done["n"], len(dataset.test_images))
 
-    test, _hit = data_mod.cached_test_tensor(dataset, size, pipeline, data_mod.pipeline_key(transform, cfg.mean, cfg.std), advance)
+    test, _hit = preprocess.cached_test_tensor(dataset, size, pipeline, preprocess.pipeline_key(transform, cfg.mean, cfg.std), advance)
     return Prepared(validation=validation, test=test, transform_problem=problem)
 
 

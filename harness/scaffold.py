@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import data as data_mod
+from harness import preprocess
 from harness.errors import DataError, HarnessError
 
 MIN_PER_CLASS = 4  # one train, one val, one public and one private test image
@@ -88,7 +89,7 @@ def source_classes(source: Path, classes: Sequence[str] | None = None) -> dict[s
         if len(files) < MIN_PER_CLASS:
             raise DataError(f"{folder}: {len(files)} image(s); each class needs at least {MIN_PER_CLASS} (train, val, public, private)")
         for file in files:
-            data_mod.load_image(file)  # DataError naming the file
+            preprocess.load_image(file)  # DataError naming the file
         images[name] = files
     return images
 
@@ -121,10 +122,10 @@ def _statistics(paths: list[Path], size: int) -> tuple[list[float], list[float]]
 def _centroid_weights(train: dict[str, list[Path]], size: int, mean, std) -> dict:
     import torch
 
-    transform = data_mod.default_transform((size, size), mean, std)
+    transform = preprocess.default_transform((size, size), mean, std)
     rows = []
     for files in train.values():
-        x = data_mod.transform_images(files, transform).reshape(len(files), -1)
+        x = preprocess.transform_images(files, transform).reshape(len(files), -1)
         rows.append(x.mean(axis=0))
     weight = torch.tensor(np.stack(rows), dtype=torch.float32)
     return {"1.weight": weight, "1.bias": -0.5 * (weight ** 2).sum(dim=1)}

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from harness.data import build_mnist, default_transform, ensure_split, pipeline_key, validation_images, mnist_class_counts, open_dataset, read_answer_key
+from harness.data import build_mnist, ensure_split, mnist_class_counts, open_dataset, read_answer_key, validation_images
+from harness.preprocess import default_transform, pipeline_key
 from harness.errors import DataError
 from conftest import ROOT
 
@@ -67,7 +68,7 @@ def test_missing_class_folder_is_named(built, tmp_path):
 
 
 def cached_test_tensor(dataset, size, mean, std):
-    from harness.data import cached_test_tensor as cached
+    from harness.preprocess import cached_test_tensor as cached
 
     return cached(dataset, size, default_transform(size, mean, std), pipeline_key(None, mean, std))
 
@@ -100,7 +101,7 @@ def test_grayscale_becomes_three_equal_channels(built):
 
 
 def test_corrupt_image_gives_a_clear_error(tmp_path):
-    from harness.data import load_image
+    from harness.preprocess import load_image
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.data import cached_test_tensor, default_transform, open_dataset, pipeline_key
+from harness.data import open_dataset
+from harness.preprocess import cached_test_tensor, default_transform, pipeline_key
 from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.leaderboard import read_entries
 from harness.submission import load_submission
