@@ -189,58 +189,57 @@ def _teams(table: dict) -> tuple[str, ...]:
     return tuple(teams)
 
 
+KNOWN_KEYS = frozenset({
+    "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
+    "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
+    "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams",
+})
+
+
+def _positive(table: dict, key: str, kind, default):
+    value = _get(table, key, kind, default)
+    if value is not None and value <= 0:
+        raise ConfigError(f"[tool.harness] {key}: must be positive, got {value}")
+    return value
+
+
+def _f1(table: dict, key: str) -> float | None:
+    value = _get(table, key, float, None)
+    if value is not None and not 0.0 < value <= 1.0:
+        raise ConfigError(f"[tool.harness] {key}: must be in (0, 1], got {value}")
+    return value
+
+
+def _choice(table: dict, key: str, choices, default, what: str = "expected one of"):
+    value = _get(table, key, str, default)
+    if value not in choices:
+        raise ConfigError(f"[tool.harness] {key}: {what} {', '.join(c for c in choices if c)}, got {value!r}")
+    return value
+
+
+def _pinned(table: dict) -> Reference | None:
+    """The pinned reference values: both or neither (`harness reference --write` pins both)."""
+    macs, f1 = _positive(table, "reference_macs", int, None), _f1(table, "reference_f1")
+    if (macs is None) != (f1 is None):
+        missing, given = ("reference_f1", "reference_macs") if f1 is None else ("reference_macs", "reference_f1")
+        raise ConfigError(f"[tool.harness] {missing}: missing (required with {given}); `harness reference --write` pins both")
+    return None if macs is None else Reference(macs=macs, f1=f1)
+
+
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
     """Validate a `[tool.harness]` table; raise ConfigError naming the bad key."""
-    known = {
-        "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1", "reference_private_macs",
-        "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
-        "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams",
-    }
-    unknown = sorted(set(table) - known)
+    unknown = sorted(set(table) - KNOWN_KEYS)
     if unknown:
-        raise ConfigError(f"[tool.harness] {unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+        raise ConfigError(f"[tool.harness] {unknown[0]}: unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
     classes = _get(table, "classes", list, required=True)
     if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
         raise ConfigError("[tool.harness] classes: expected at least two distinct non-empty names")
     std = _triple(table, "std", [1.0])
     if any(s <= 0 for s in std):
         raise ConfigError(f"[tool.harness] std: every value must be positive, got {list(std)}")
-    ref_macs = _get(table, "reference_macs", int, None)
-    ref_f1 = _get(table, "reference_f1", float, None)
-    if (ref_macs is None) != (ref_f1 is None):
-        missing = "reference_f1" if ref_f1 is None else "reference_macs"
-        raise ConfigError(f"[tool.harness] {missing}: missing (required with {'reference_macs' if ref_f1 is None else 'reference_f1'}); "
-                          "`harness reference --write` pins both")
-    if ref_macs is not None and ref_macs <= 0:
-        raise ConfigError(f"[tool.harness] reference_macs: must be positive, got {ref_macs}")
-    if ref_f1 is not None and not 0.0 < ref_f1 <= 1.0:
-        raise ConfigError(f"[tool.harness] reference_f1: must be in (0, 1], got {ref_f1}")
     start, end = _moment(table, "start"), _moment(table, "end")
     if start and end and end <= start:
         raise ConfigError(f"[tool.harness] end: {end.isoformat()} is not after start {start.isoformat()}")
-    private_macs = _get(table, "reference_private_macs", int, None)
-    if private_macs is not None and private_macs <= 0:
-        raise ConfigError(f"[tool.harness] reference_private_macs: must be positive, got {private_macs}")
-    private_f1 = _get(table, "reference_private_f1", float, None)
-    if private_f1 is not None and not 0.0 < private_f1 <= 1.0:
-        raise ConfigError(f"[tool.harness] reference_private_f1: must be in (0, 1], got {private_f1}")
-    profile = _get(table, "profile", str, "2021")
-    if profile not in PROFILES:
-        raise ConfigError(f"[tool.harness] profile: unknown counting profile {profile!r} (known: {', '.join(PROFILES)})")
-    positive = {}
-    for key, default in (("daily_limit", 10), ("final_picks", 2), ("bootstrap_resamples", 1000), ("batch_size", 64), ("memory_mb", 8192)):
-        positive[key] = _get(table, key, int, default)
-        if positive[key] <= 0:
-            raise ConfigError(f"[tool.harness] {key}: must be positive, got {positive[key]}")
-    timeout = _get(table, "timeout_s", float, 600.0)
-    if timeout <= 0:
-        raise ConfigError(f"[tool.harness] timeout_s: must be positive, got {timeout}")
-    builder = _get(table, "builder", str, None)
-    if builder not in (None, "mnist"):
-        raise ConfigError(f"[tool.harness] builder: unknown builder {builder!r} (known: mnist)")
-    sandbox = _get(table, "sandbox", str, "auto")
-    if sandbox not in POLICIES:
-        raise ConfigError(f"[tool.harness] sandbox: expected one of {', '.join(POLICIES)}, got {sandbox!r}")
     return Competition(
         name=_get(table, "name", str, "competition"),
         data_dir=(base / _get(table, "data", str, "data")).resolve(),
@@ -248,22 +247,22 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         mean=_triple(table, "mean", [0.0]),
         std=std,
         reference_path=(base / _get(table, "reference", str, required=True)).resolve(),
-        pinned_reference=None if ref_macs is None else Reference(macs=ref_macs, f1=ref_f1),
-        reference_private_f1=private_f1,
-        profile=profile,
+        pinned_reference=_pinned(table),
+        reference_private_f1=_f1(table, "reference_private_f1"),
+        profile=_choice(table, "profile", PROFILES, "2021", "unknown counting profile; known:"),
         split_seed=_get(table, "split_seed", int, 0),
-        daily_limit=positive["daily_limit"],
-        final_picks=positive["final_picks"],
-        bootstrap_resamples=positive["bootstrap_resamples"],
-        batch_size=positive["batch_size"],
-        builder=builder,
-        limits=Limits(timeout_s=timeout, memory_mb=positive["memory_mb"]),
+        daily_limit=_positive(table, "daily_limit", int, 10),
+        final_picks=_positive(table, "final_picks", int, 2),
+        bootstrap_resamples=_positive(table, "bootstrap_resamples", int, 1000),
+        batch_size=_positive(table, "batch_size", int, 64),
+        builder=_choice(table, "builder", (None, "mnist"), None, "unknown builder; known:"),
+        limits=Limits(timeout_s=_positive(table, "timeout_s", float, 600.0), memory_mb=_positive(table, "memory_mb", int, 8192)),
         source=source,
-        sandbox=sandbox,
+        sandbox=_choice(table, "sandbox", POLICIES, "auto"),
         start=start,
         end=end,
         teams=_teams(table),
-        reference_private_macs=private_macs,
+        reference_private_macs=_positive(table, "reference_private_macs", int, None),
     )
 
 

@@ -84,45 +84,12 @@ def analyse(
     tracer = Tracer(model, profile)
     if any(v.op == "script" for v in static):  # ptflops cannot hook it at all: nothing more to learn
         return _rejected_report(sub, model, profile, violations, notes), None
-    with tracer.tracing(example) as counted_trace:
-        scored = complexity.count_complexity(model, example, profile)
-    tracer.finish(counted_trace)
-    violations += counted_trace.violations
-    hooked = scored.macs
-    if complexity.counts_functional(profile):  # the trace credits layer hooks; functional calls come on top
-        hooked = complexity.count_complexity(model, example, profile, functional=False).macs
-    if counted_trace.credited != hooked:
-        violations.append(Violation("<model>", type(model).__name__, "count", abs(hooked - counted_trace.credited),
-                                    f"ptflops reported {hooked:,} MACs from layer hooks but its hooks credit {counted_trace.credited:,} for the layers called"))
+    scored, counted_trace, found = _count_under_trace(model, example, profile, tracer)
+    violations += found
     profile_macs = {p: (scored.macs if p == profile else complexity.count_complexity(model, example, p).macs) for p in PROFILES}
     violations += snapshot.tampering()
-
-    seen: set = set()
-
-    def traced_forward(batch: torch.Tensor):
-        with tracer.tracing(batch, record_layers=False) as trace:
-            output = model(batch)
-            produced = tracer.output_is_known(output)
-        tracer.finish(trace)
-        found = list(trace.violations) + compare_signatures(counted_trace, trace, f"when evaluated on a batch of {len(batch)}")
-        if not produced:
-            found.append(Violation("<model>", type(model).__name__, "output", 0, "returns logits that no torch op produced (computed outside torch?)"))
-        for v in found:
-            key = (v.module, v.op, v.reason)
-            if key not in seen:
-                seen.add(key)
-                violations.append(v)
-        if found:
-            raise _Rejected()
-        return output
-
-    logits = None
     start = time.perf_counter()
-    try:  # even a model already rejected is traced, so that every violation gets reported
-        with tracer.installed():
-            logits = predict_logits(traced_forward, images, batch_size, num_classes, device, on_advance)
-    except _Rejected:
-        logits = None
+    logits = _traced_prediction(model, tracer, counted_trace, images, batch_size, num_classes, device, on_advance, violations)
     elapsed = time.perf_counter() - start
     violations = list(dict.fromkeys(violations + snapshot.tampering()))  # each finding once, in order
     weight_sparsity = sparsity(model)
@@ -145,6 +112,58 @@ def analyse(
         seconds_per_image=elapsed / max(len(images), 1) if logits is not None else 0.0,
     )
     return report, (None if violations else logits)
+
+
+def _count_under_trace(model: torch.nn.Module, example: torch.Tensor, profile: str, tracer: Tracer):
+    """ptflops' count of one image, traced: (its Complexity, the trace, what the trace found).
+
+    The trace credits layer hooks only; under a profile that also counts functional calls
+    the hook credit is compared with a second, hooks-only count.
+    """
+    with tracer.tracing(example) as counted_trace:
+        scored = complexity.count_complexity(model, example, profile)
+    tracer.finish(counted_trace)
+    found = list(counted_trace.violations)
+    hooked = scored.macs
+    if complexity.counts_functional(profile):
+        hooked = complexity.count_complexity(model, example, profile, functional=False).macs
+    if counted_trace.credited != hooked:
+        found.append(Violation("<model>", type(model).__name__, "count", abs(hooked - counted_trace.credited),
+                               f"ptflops reported {hooked:,} MACs from layer hooks but its hooks credit {counted_trace.credited:,} for the layers called"))
+    return scored, counted_trace, found
+
+
+def _traced_prediction(model, tracer: Tracer, counted_trace, images: np.ndarray, batch_size: int, num_classes: int,
+                       device: str, on_advance, violations: list[Violation]) -> np.ndarray | None:
+    """Predict every image under the trace; each batch must do what the counted call did.
+
+    New findings are appended to `violations` (each once); the logits, or None at the
+    first batch with a finding (every batch is still traced up to there).
+    """
+    seen: set = set()
+
+    def traced_forward(batch: torch.Tensor):
+        with tracer.tracing(batch, record_layers=False) as trace:
+            output = model(batch)
+            produced = tracer.output_is_known(output)
+        tracer.finish(trace)
+        found = list(trace.violations) + compare_signatures(counted_trace, trace, f"when evaluated on a batch of {len(batch)}")
+        if not produced:
+            found.append(Violation("<model>", type(model).__name__, "output", 0, "returns logits that no torch op produced (computed outside torch?)"))
+        for v in found:
+            key = (v.module, v.op, v.reason)
+            if key not in seen:
+                seen.add(key)
+                violations.append(v)
+        if found:
+            raise _Rejected()
+        return output
+
+    try:  # even a model already rejected is traced, so that every violation gets reported
+        with tracer.installed():
+            return predict_logits(traced_forward, images, batch_size, num_classes, device, on_advance)
+    except _Rejected:
+        return None
 
 
 def _rejected_report(sub: Submission, model, profile: str, violations, notes) -> ModelReport:

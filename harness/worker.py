@@ -161,25 +161,32 @@ def run_worker(
             if line == b"<oversized>":
                 fail("invalid_output", "the worker sent a message larger than the protocol allows")
             msg = decode_line(line.decode("utf-8", "replace")) if line else None
-            if msg is None:
-                continue
-            event = msg.get("event")
-            if event == "loaded":
-                channel.send(provide_inputs(None if request.mode == "recount" else parse_loaded(msg)))
-            elif event == "progress" and on_progress:
-                if isinstance(msg.get("done"), int) and isinstance(msg.get("total"), int):
-                    on_progress(msg["done"], msg["total"])
-            elif event == "error":
-                failure = msg.get("failure") if msg.get("failure") in ("crashed", "out_of_memory", "invalid_output") else "crashed"
-                fail(failure, one_line(msg.get("message", "the worker failed")), str(msg.get("stage", "")))
-            elif event == "done":
-                report = parse_report(msg.get("report"))
-                logits = _read_logits(Path(request.outdir) / LOGITS, request.num_classes) if msg.get("logits") else None
+            outcome = _on_event(msg, request, channel, provide_inputs, on_progress, fail, sandbox) if msg else None
+            if outcome is not None:
                 kill_tree(proc)
-                return WorkerOutcome(report=report, logits=logits, sandbox=sandbox)
+                return outcome
     finally:
         if proc.poll() is None:
             kill_tree(proc)
+
+
+def _on_event(msg: dict, request: WorkerRequest, channel: _Channel, provide_inputs, on_progress, fail,
+              sandbox: SandboxMode) -> WorkerOutcome | None:
+    """Act on one message of a worker; its outcome once it is done."""
+    event = msg.get("event")
+    if event == "loaded":
+        channel.send(provide_inputs(None if request.mode == "recount" else parse_loaded(msg)))
+    elif event == "progress" and on_progress:
+        if isinstance(msg.get("done"), int) and isinstance(msg.get("total"), int):
+            on_progress(msg["done"], msg["total"])
+    elif event == "error":
+        failure = msg.get("failure") if msg.get("failure") in ("crashed", "out_of_memory", "invalid_output") else "crashed"
+        fail(failure, one_line(msg.get("message", "the worker failed")), str(msg.get("stage", "")))
+    elif event == "done":
+        report = parse_report(msg.get("report"))
+        logits = _read_logits(Path(request.outdir) / LOGITS, request.num_classes) if msg.get("logits") else None
+        return WorkerOutcome(report=report, logits=logits, sandbox=sandbox)
+    return None
 
 
 def _read_logits(path: Path, num_classes: int) -> np.ndarray:
