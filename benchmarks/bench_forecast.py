@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def synthetic_board(cfg, teams: int, images: int, seed: int = 0):
+    from harness.config import PROFILES_VERSION
     from harness.data import AnswerKey
     from harness.leaderboard import Entry, encode_predictions
     from harness.scoring import compute_score
@@ -43,11 +44,11 @@ def synthetic_board(cfg, teams: int, images: int, seed: int = 0):
         rows.append(Entry(
             id=i + 1, time_utc=(start + timedelta(minutes=i)).isoformat(), team=f"team{i // 2:02d}", status="scored",
             failure="", message="", submission="", file_sha256="", weights_sha256="", input_size="28x28", macs=macs,
-            params=1, profile=cfg.profile, profile_macs="", public_f1=0.9, private_f1=0.9, public_score=score,
+            params=1, profile=cfg.profile, profile_macs="", profile_version=PROFILES_VERSION, public_f1=0.9, private_f1=0.9, public_score=score,
             private_score=score, ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version="",
             ptflops_version="", predictions=encode_predictions(predictions), original_public_score=None,
             original_private_score=None, original_ref_macs=None, original_ref_f1=None, original_profile="",
-            rescored_utc=""))
+            rescored_utc="", competition=""))
     return rows, key
 
 
