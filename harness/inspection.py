@@ -72,9 +72,9 @@ def analyse(
 ) -> tuple[ModelReport, np.ndarray | None]:
     """Count, verify and predict: (report, logits), logits None when rejected.
 
-    `images` are the preprocessed held-out images, N x 3 x H x W float32. Every
-    prediction runs under the verifier's trace, so the logits that get scored come
-    from exactly the computation that was checked.
+    `images` are preprocessed images, N x 3 x H x W float32. Every prediction runs under
+    the verifier's trace, so the logits that get scored come from exactly the computation
+    that was checked.
     """
     batch_size = effective_batch_size(batch_size, images.shape[1:])
     violations = source_violations(sub.path) + snapshot.tampering()

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from harness import data as data_mod
 from harness import preprocess
@@ -56,44 +55,46 @@ class Prepared:
 
 def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: Dataset, outdir: Path,
                    on_progress: ProgressFn | None = None) -> Prepared:
-    """Preprocess validation images for the first worker and the held-out ones for the clean worker.
+    """Preprocess validation images for the first worker (into `outdir`, which it sees read-only)
+    and the held-out ones for the clean worker.
 
     A submission's own preprocessing is rebuilt from its `A.to_dict` data and checked on
     one image; in evaluate mode a problem with it is a failure, in check mode a failed
     check (the default preprocessing stands in, so that the other checks still run).
+    Both tensors are cached per pipeline.
     """
     size = loaded.input_size
-    problem, pipeline = loaded.transform_problem, None
+    samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
+    problem, pipelines = loaded.transform_problem, {}
     if loaded.transform is not None and problem is None:
         try:
-            pipeline = preprocess.rebuild_transform(loaded.transform)
+            pipelines[True] = preprocess.rebuild_transform(loaded.transform)
+            problem = preprocess.check_pipeline(pipelines[True], preprocess.load_image(samples[0]), size)
         except SubmissionError as e:
             problem = e.message
-    samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
-    if pipeline is not None:
-        problem = preprocess.check_pipeline(pipeline, preprocess.load_image(samples[0]), size)
     if problem and mode != "check":
         raise WorkerError("invalid_output", problem, "transform")
-    transform = loaded.transform if pipeline is not None and not problem else None
-    if transform is None:
-        pipeline = preprocess.default_transform(size, cfg.mean, cfg.std)
-    validation = outdir / INPUTS
-    np.save(validation, preprocess.transform_images(samples, pipeline))
-    os.chmod(validation, 0o644)
-    done = {"n": 0}
+    own = loaded.transform is not None and not problem
+    key = preprocess.pipeline_key(loaded.transform if own else None, cfg.mean, cfg.std)
+
+    def pipeline():
+        return pipelines[True] if own else preprocess.default_transform(size, cfg.mean, cfg.std)
+
+    count = {"n": 0}
 
     def advance(n: int) -> None:
-        done["n"] += n
+        count["n"] += n
         if on_progress:
-            on_progress(done["n"], len(dataset.test_images))
+            on_progress(count["n"], len(dataset.test_images))
 
-    test, _hit = preprocess.cached_test_tensor(dataset, size, pipeline, preprocess.pipeline_key(transform, cfg.mean, cfg.std), advance)
-    return Prepared(validation=validation, test=test, transform_problem=problem)
+    val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
+    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance)
+    return Prepared(validation=_hand_over(val, outdir, INPUTS), test=test, transform_problem=problem)
 
 
-def _hand_over(source: Path, folder: Path) -> Path:
+def _hand_over(source: Path, folder: Path, name: str | None = None) -> Path:
     """Put a file in a worker's own folder (a hard link when possible)."""
-    target = folder / source.name
+    target = folder / (name or source.name)
     try:
         os.link(source, target)
     except OSError:
@@ -114,6 +115,8 @@ def run_isolated(
     sandbox: SandboxMode = resolve_mode(cfg.sandbox)
     path = Path(path).resolve()
     first_dir, clean_dir = new_outdir(sandbox), new_outdir(sandbox)
+    first_inputs = Path(tempfile.mkdtemp(prefix="harness-inputs-"))  # read-only for the first worker: its images
+    os.chmod(first_inputs, 0o755)
     limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb)
     graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
     prepared: dict[str, Prepared] = {}
@@ -137,13 +140,13 @@ def run_isolated(
     def provide(loaded: Loaded) -> dict:
         if on_loaded:
             on_loaded(loaded)
-        prepared["inputs"] = prepare_inputs(loaded, mode, cfg, dataset, first_dir, on_progress)
+        prepared["inputs"] = prepare_inputs(loaded, mode, cfg, dataset, first_inputs, on_progress)
         return {"tensor": str(prepared["inputs"].validation), "transform_problem": prepared["inputs"].transform_problem}
 
     thread = threading.Thread(target=clean_worker, daemon=True)
     thread.start()
     try:
-        first = run_worker(request(mode, first_dir), provide, limits, sandbox, readable=submission_files(path),
+        first = run_worker(request(mode, first_dir), provide, limits, sandbox, readable=[*submission_files(path), first_inputs],
                            writable=[first_dir])
         if first.report.violations:
             return replace(first, logits=None)  # rejected: nothing of it is ever scored
@@ -163,8 +166,8 @@ def run_isolated(
         return replace(clean, report=merge_reports(first.report, clean.report))
     finally:
         graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
-        shutil.rmtree(first_dir, ignore_errors=True)
-        shutil.rmtree(clean_dir, ignore_errors=True)
+        for folder in (first_dir, first_inputs, clean_dir):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def merge_reports(first: ModelReport, clean: ModelReport) -> ModelReport:

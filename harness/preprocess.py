@@ -84,27 +84,37 @@ def usable_tensor(path: Path, count: int, input_size: tuple[int, int]) -> bool:
     return arr.shape == (count, 3, *input_size)
 
 
-def cached_test_tensor(
-    dataset: Dataset,
+def cached_tensor(
+    paths: Sequence[Path],
+    dataset_sha256: str,
+    part: str,
     input_size: tuple[int, int],
-    pipeline: Callable,
     pipeline_key: str,
+    make_pipeline: Callable[[], Callable],
     on_advance: Callable[[int], None] | None = None,
 ) -> tuple[Path, bool]:
-    """The held-out images under a preprocessing pipeline, decoded once and cached.
+    """Images of one part under a preprocessing pipeline, decoded once and cached.
 
-    Keyed by (manifest sha256, input size, `pipeline_key`): a changed data set has a new
-    manifest and so a new key. Returns (path of the .npy file, whether it was a hit).
+    Keyed by (data set manifest, part, image count, input size, `pipeline_key`): a changed
+    data set has a new manifest and so a new key. `make_pipeline` is only called on a
+    miss, so a warm cache never imports albumentations. Returns (the .npy file, whether
+    it was a hit).
     """
-    key = hashlib.sha256(json.dumps([dataset.manifest_sha256, list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
-    path = cache_dir() / f"test-{input_size[0]}x{input_size[1]}-{key}.npy"
-    if path.is_file() and usable_tensor(path, len(dataset.test_images), tuple(input_size)):
+    key = hashlib.sha256(json.dumps([dataset_sha256, part, len(paths), list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
+    path = cache_dir() / f"{part}-{input_size[0]}x{input_size[1]}-{key}.npy"
+    if path.is_file() and usable_tensor(path, len(paths), tuple(input_size)):
         return path, True  # (a damaged cache file fails the check and is rebuilt)
-    tensor = transform_images(dataset.test_images, pipeline, on_advance)
+    tensor = transform_images(paths, make_pipeline(), on_advance)
     buffer = io.BytesIO()
     np.save(buffer, tensor)
     atomic_write(path, buffer.getvalue())
     return path, False
+
+
+def cached_test_tensor(dataset: Dataset, input_size: tuple[int, int], pipeline: Callable, pipeline_key: str,
+                       on_advance: Callable[[int], None] | None = None) -> tuple[Path, bool]:
+    """The held-out images under `pipeline` (see `cached_tensor`)."""
+    return cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", input_size, pipeline_key, lambda: pipeline, on_advance)
 
 
 def pipeline_key(transform: dict | None, mean, std) -> str:
