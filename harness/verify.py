@@ -132,6 +132,10 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: st
     return violations, notes
 
 
+_OP_STATIC: dict = {}
+"""Per op overload: (overload packet, name, namespace, is a view, pointwise or reduction, has a flop formula)."""
+
+
 def _tensors(obj) -> list[torch.Tensor]:
     """The tensors in a (nested) op argument or module input/output."""
     if isinstance(obj, torch.Tensor):
@@ -296,8 +300,13 @@ class Tracer:
         trace = self.trace
         if trace is None:
             return
-        packet = func._overloadpacket
-        name = packet.__name__
+        static = _OP_STATIC.get(func)
+        if static is None:  # what never changes for an op overload, looked up once
+            packet = func._overloadpacket
+            static = _OP_STATIC[func] = (packet, packet.__name__, getattr(func, "namespace", ""), func.is_view,
+                                         torch.Tag.pointwise in func.tags or torch.Tag.reduction in func.tags,
+                                         packet in flop_registry)
+        packet, name, namespace, is_view, pointwise, has_formula = static
         inputs = _tensors(args) + (_tensors(kwargs) if kwargs else [])
         outputs = _tensors(out)
         module, module_type, frame = self.stack.owner(self.model)
@@ -314,11 +323,10 @@ class Tracer:
                 activations[id(t)] = frame is None and weight_like
             else:
                 activations.pop(id(t), None)
-        macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if packet in flop_registry else 0
+        macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if has_formula else 0
         trace.aten_macs += macs
-        pointwise = torch.Tag.pointwise in func.tags or torch.Tag.reduction in func.tags
         op = Op(name=name, module=module, module_type=module_type, in_counted=frame is not None,
-                namespace=getattr(func, "namespace", ""), is_view=func.is_view, pointwise=pointwise, macs=macs,
+                namespace=namespace, is_view=is_view, pointwise=pointwise, macs=macs,
                 in_numel=sum(t.numel() for t in inputs), out_numel=sum(t.numel() for t in outputs),
                 has_inputs=bool(inputs), foreign=foreign,
                 weighted=bool(tainted) and weight_like and (pointwise or name in WEIGHT_ARITHMETIC))
