@@ -37,7 +37,7 @@ from harness import complexity
 from harness.complexity import MAC_BEARING
 from harness.report import LayerRow, Violation
 from harness.trace_rules import (
-    LAYER_RULES, OP_RULES, WEIGHT_ARITHMETIC, Finding, LayerCall, Op, elementwise_budget, elementwise_cost,
+    FOREIGN_LIMIT, LAYER_RULES, OP_RULES, WEIGHT_ARITHMETIC, Finding, LayerCall, Op, elementwise_budget, elementwise_cost,
 )
 from harness.tamper import Snapshot
 
@@ -325,11 +325,16 @@ class Tracer:
                 activations.pop(id(t), None)
         macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if has_formula else 0
         trace.aten_macs += macs
+        in_numel, out_numel = sum(t.numel() for t in inputs), sum(t.numel() for t in outputs)
+        weighted = bool(tainted) and weight_like and (pointwise or name in WEIGHT_ARITHMETIC)
+        if frame is not None and foreign <= FOREIGN_LIMIT and not weighted:
+            # inside a counted layer no rule can fire on such an op: only the layer's tally grows
+            frame.macs += macs
+            frame.elementwise += 0 if (is_view or macs) else max(in_numel, out_numel)
+            return
         op = Op(name=name, module=module, module_type=module_type, in_counted=frame is not None,
-                namespace=namespace, is_view=is_view, pointwise=pointwise, macs=macs,
-                in_numel=sum(t.numel() for t in inputs), out_numel=sum(t.numel() for t in outputs),
-                has_inputs=bool(inputs), foreign=foreign,
-                weighted=bool(tainted) and weight_like and (pointwise or name in WEIGHT_ARITHMETIC))
+                namespace=namespace, is_view=is_view, pointwise=pointwise, macs=macs, in_numel=in_numel,
+                out_numel=out_numel, has_inputs=bool(inputs), foreign=foreign, weighted=weighted)
         if frame is not None:
             frame.macs += macs
             frame.elementwise += 0 if (op.is_view or macs) else max(op.in_numel, op.out_numel)
