@@ -53,7 +53,7 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     return Panel(Group(table, Text("\n".join(notes), style="dim")), title=f"{e.team}: {e.submission}", subtitle=cfg.config_id)
 
 
-UNSANDBOXED = "the workers ran WITHOUT a sandbox: the submission could read this machine (install bubblewrap)"
+UNSANDBOXED = "NO sandbox: install bubblewrap, or submissions can read this machine"
 
 
 def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False, sandbox: str = "bwrap") -> Group:
