@@ -139,17 +139,18 @@ def evaluate_submission(
         rules.check_team(cfg, known_team)
         check_quota(leaderboard, known_team, cfg.daily_limit, now)
     base = new_entry(path, known_team or path.stem, cfg, now, competition)
-    known = {"team": base.team}
+    resolved_team = base.team
 
-    def on_loaded(loaded) -> None:
-        known["team"] = team or loaded.team
-        rules.check_team(cfg, known["team"])
-        check_quota(leaderboard, known["team"], cfg.daily_limit, now)
+    def on_loaded(loaded) -> None:  # the submission's own TEAM, known once it is imported
+        nonlocal resolved_team
+        resolved_team = team or loaded.team
+        rules.check_team(cfg, resolved_team)
+        check_quota(leaderboard, resolved_team, cfg.daily_limit, now)
 
     try:
         outcome = run_isolated(path, "evaluate", cfg, dataset, team, device, on_loaded, on_progress)
     except WorkerError as e:
-        append_entry(leaderboard, replace(base, team=known["team"], failure=e.failure, message=e.message))
+        append_entry(leaderboard, replace(base, team=resolved_team, failure=e.failure, message=e.message))
         raise
     report = outcome.report
     base = replace(base, team=report.team, input_size=f"{report.input_size[0]}x{report.input_size[1]}", macs=report.macs,

@@ -80,12 +80,13 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     def pipeline():
         return pipelines[True] if own else preprocess.default_transform(size, cfg.mean, cfg.std)
 
-    count = {"n": 0}
+    done = 0
 
     def advance(n: int) -> None:
-        count["n"] += n
+        nonlocal done
+        done += n
         if on_progress:
-            on_progress(count["n"], len(dataset.test_images))
+            on_progress(done, len(dataset.test_images))
 
     val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
     test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance)

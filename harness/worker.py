@@ -280,13 +280,14 @@ def _serve_submission(request: WorkerRequest, snapshot, emit, stage: _Stage, std
 
 def _progress_emitter(emit, total: int):
     """A callback counting predicted images; emits a progress event a few times a second."""
-    state = {"done": 0, "last": 0.0}
+    done, last = 0, 0.0
 
     def advance(n: int) -> None:
-        state["done"] += n
-        if time.monotonic() - state["last"] > 0.25 or state["done"] == total:
-            state["last"] = time.monotonic()
-            emit({"event": "progress", "done": state["done"], "total": total})
+        nonlocal done, last
+        done += n
+        if time.monotonic() - last > 0.25 or done == total:
+            last = time.monotonic()
+            emit({"event": "progress", "done": done, "total": total})
 
     return advance
 
