@@ -1,5 +1,10 @@
 """What the parent and a worker say to each other: JSON lines, validated on arrival.
 
+The parent sends a `WorkerRequest`, then the inputs a worker asks for. A worker sends
+events, one dataclass each, `encode`d on its side and `parse_event`ed on the parent's:
+`Loaded` (the submission's contract values) or `Ready` (the clean worker), `Progress`,
+then `Done` with its report, or `Failed`.
+
 Everything a worker sends is untrusted: a submission's code ran in that process and
 could have written anything on its channel. The parent accepts a line of at most
 `MAX_LINE` bytes, only the known events, and only values of the expected types;
@@ -53,6 +58,64 @@ class Loaded:
     input_size: tuple[int, int]
     transform: dict | None
     transform_problem: str | None
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The clean worker's first message: torch is imported, it waits for the graph."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Images predicted so far."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The worker failed: its failure class, a message and the stage it was in."""
+
+    failure: str
+    message: str
+    stage: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """The worker finished: its report, and whether it wrote logits."""
+
+    report: dict
+    logits: bool
+
+
+Event = Loaded | Ready | Progress | Failed | Done
+EVENT_NAMES = {Loaded: "loaded", Ready: "ready", Progress: "progress", Failed: "error", Done: "done"}
+WORKER_FAILURES = ("crashed", "out_of_memory", "invalid_output")
+"""The failure classes a worker may claim for itself (a timeout is the parent's to say)."""
+
+
+def encode(event: Event) -> str:
+    """One line of the protocol for `event` (the worker's side)."""
+    return json.dumps({"event": EVENT_NAMES[type(event)], **asdict(event)})
+
+
+def parse_event(msg: dict) -> Event | None:
+    """Validate one message of a worker (the parent's side); None for an unknown event."""
+    event = msg.get("event")
+    if event == "loaded":
+        return parse_loaded(msg)
+    if event == "ready":
+        return Ready()
+    if event == "progress":
+        return Progress(_int(msg.get("done"), "progress"), _int(msg.get("total"), "progress"))
+    if event == "error":
+        failure = msg.get("failure") if msg.get("failure") in WORKER_FAILURES else "crashed"
+        return Failed(failure, one_line(msg.get("message") or "the worker failed"), one_line(msg.get("stage") or "", 32))
+    if event == "done":
+        return Done(msg.get("report"), bool(msg.get("logits")))
+    return None
 
 
 def one_line(text: Any, limit: int = MAX_TEXT) -> str:

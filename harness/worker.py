@@ -41,7 +41,10 @@ from typing import Callable
 import numpy as np
 
 from harness.errors import HarnessError, SubmissionError, WorkerError
-from harness.protocol import MAX_LINE, Loaded, WorkerRequest, decode_line, one_line, parse_loaded, parse_report
+from harness.protocol import (
+    MAX_LINE, Done, Event, Failed, Loaded, Progress, Ready, WorkerRequest, decode_line, encode, one_line, parse_event,
+    parse_report,
+)
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, bwrap_command, kill_tree, prepare_outdir, tree_rss_bytes, worker_env
 
@@ -173,19 +176,16 @@ def run_worker(
 def _on_event(msg: dict, request: WorkerRequest, channel: _Channel, provide_inputs, on_progress, fail,
               sandbox: SandboxMode) -> WorkerOutcome | None:
     """Act on one message of a worker; its outcome once it is done."""
-    event = msg.get("event")
-    if event == "loaded":
-        channel.send(provide_inputs(None if request.mode == "recount" else parse_loaded(msg)))
-    elif event == "progress" and on_progress:
-        if isinstance(msg.get("done"), int) and isinstance(msg.get("total"), int):
-            on_progress(msg["done"], msg["total"])
-    elif event == "error":
-        failure = msg.get("failure") if msg.get("failure") in ("crashed", "out_of_memory", "invalid_output") else "crashed"
-        fail(failure, one_line(msg.get("message", "the worker failed")), str(msg.get("stage", "")))
-    elif event == "done":
-        report = parse_report(msg.get("report"))
-        logits = _read_logits(Path(request.outdir) / LOGITS, request.num_classes) if msg.get("logits") else None
-        return WorkerOutcome(report=report, logits=logits, sandbox=sandbox)
+    event: Event | None = parse_event(msg)
+    if isinstance(event, Loaded | Ready):
+        channel.send(provide_inputs(event if isinstance(event, Loaded) else None))
+    elif isinstance(event, Progress) and on_progress:
+        on_progress(event.done, event.total)
+    elif isinstance(event, Failed):
+        fail(event.failure, event.message, event.stage)
+    elif isinstance(event, Done):
+        logits = _read_logits(Path(request.outdir) / LOGITS, request.num_classes) if event.logits else None
+        return WorkerOutcome(report=parse_report(event.report), logits=logits, sandbox=sandbox)
     return None
 
 
@@ -208,8 +208,8 @@ class _Stage:
 
 
 def _emitter(channel):
-    def emit(obj: dict) -> None:
-        channel.write(json.dumps(obj) + "\n")
+    def emit(event: Event) -> None:
+        channel.write(encode(event) + "\n")
         channel.flush()
 
     return emit
@@ -248,8 +248,7 @@ def _serve_submission(request: WorkerRequest, snapshot, emit, stage: _Stage, std
     sub = load_submission(Path(request.submission), request.team)
     stage.name = "transform"
     transform, problem = serialised_transform(sub)
-    emit({"event": "loaded", "team": sub.team, "input_size": list(sub.input_size), "transform": transform,
-          "transform_problem": problem})
+    emit(Loaded(sub.team, sub.input_size, transform, problem))
     inputs = json.loads(stdin.readline())
     images = np.load(inputs["tensor"], mmap_mode="r")  # validation images, preprocessed by the parent
     stage.name = "weights_load"
@@ -275,7 +274,7 @@ def _serve_submission(request: WorkerRequest, snapshot, emit, stage: _Stage, std
         if transform_problem:
             reasons["transform"] = transform_problem
         report = replace(report, checks=checks, check_reasons=reasons)
-    emit({"event": "done", "report": report.to_dict(), "logits": False})
+    emit(Done(report.to_dict(), logits=False))
 
 
 def _progress_emitter(emit, total: int):
@@ -287,7 +286,7 @@ def _progress_emitter(emit, total: int):
         done += n
         if time.monotonic() - last > 0.25 or done == total:
             last = time.monotonic()
-            emit({"event": "progress", "done": done, "total": total})
+            emit(Progress(done, total))
 
     return advance
 
@@ -307,7 +306,7 @@ def _serve_recount(request: WorkerRequest, snapshot, emit, stage: _Stage, stdin)
     from harness.submission import Submission
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    emit({"event": "loaded", "ready": True})
+    emit(Ready())
     inputs = json.loads(stdin.readline() or "{}")
     if not inputs.get("graph_dir"):
         return  # the first worker failed: nothing to recount
@@ -332,7 +331,7 @@ def _serve_recount(request: WorkerRequest, snapshot, emit, stage: _Stage, stdin)
     )
     if logits is not None:
         np.save(Path(request.outdir) / LOGITS, logits)
-    emit({"event": "done", "report": report.to_dict(), "logits": logits is not None})
+    emit(Done(report.to_dict(), logits=logits is not None))
 
 
 def main() -> None:
@@ -347,7 +346,7 @@ def main() -> None:
     stage = _Stage()
 
     def emit_error(failure: str, message: str) -> None:
-        emit({"event": "error", "failure": failure, "message": one_line(message), "stage": stage.name})
+        emit(Failed(failure, one_line(message), stage.name))
 
     try:
         from harness.tamper import Snapshot
