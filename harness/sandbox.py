@@ -138,8 +138,8 @@ def bwrap_command(command: list[str], readable: list[Path], writable: list[Path]
     for f in SYSTEM_FILES:
         args += ["--ro-bind-try", f, f]
     args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
-    made: set[Path] = set()
-    bound: list[Path] = [Path("/usr"), Path("/tmp")]
+    made: set[Path] = {Path("/tmp")}  # exists: the private tmpfs, world-writable
+    bound: list[Path] = [Path("/usr")]  # /tmp is a fresh tmpfs: a runtime below it (a venv in /tmp) is bound in
     runtime = [p for p in runtime_paths() if not _within(p, [Path("/usr")])]
     # the widest folders first, so that a folder inside one already bound is not bound twice
     for p in sorted({*runtime, PACKAGE_ROOT}, key=lambda q: len(q.parts)):
