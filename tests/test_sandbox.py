@@ -164,3 +164,15 @@ def test_the_worker_environment_holds_nothing_of_the_parent(monkeypatch):
 
     monkeypatch.setenv("HARNESS_TEST_SECRET", ENV_SECRET)
     assert ENV_SECRET not in json.dumps(worker_env(True)) and os.environ["HARNESS_TEST_SECRET"] == ENV_SECRET
+
+
+def test_a_runtime_under_tmp_is_bound_into_the_private_tmp(monkeypatch, tmp_path):
+    import harness.sandbox as sandbox
+
+    venv = tmp_path / "venv"
+    monkeypatch.setattr(sandbox, "runtime_paths", lambda: [venv])
+    command = bwrap_command(["python"], [], [])
+    tmpfs = command.index("/tmp", command.index("--tmpfs"))
+    bind = next(i for i, arg in enumerate(command) if arg == "--ro-bind" and command[i + 1] == str(venv))
+    assert bind > tmpfs  # bound after the private /tmp is mounted, so it is there
+    assert ["--perms", "0755", "--dir", "/tmp"] not in [command[i:i + 4] for i in range(len(command))]
