@@ -31,23 +31,15 @@ def bootstrap_macro_f1(
 ) -> np.ndarray:
     """Macro-F1 of `resamples` seeded bootstrap resamples of the images, vectorised.
 
-    Each resample draws len(labels) images with replacement; all confusion matrices
-    are built by one `bincount`. Every configured class is in the mean: one absent from
-    both truth and prediction in a resample counts 0, as `macro_f1` does.
+    Each resample draws len(labels) images with replacement; each draw becomes a count
+    per image, and `weighted_macro_f1` scores all of them at once. Every configured class
+    is in the mean: one absent from both truth and prediction in a resample counts 0, as
+    `macro_f1` does.
     """
     n = len(labels)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(resamples, n))
-    cell = labels[draws] * num_classes + predictions[draws]
-    offsets = (np.arange(resamples) * num_classes * num_classes)[:, None]
-    confusion = np.bincount((cell + offsets).ravel(), minlength=resamples * num_classes**2)
-    confusion = confusion.reshape(resamples, num_classes, num_classes).astype(float)
-    tp = np.diagonal(confusion, axis1=1, axis2=2)
-    support = confusion.sum(axis=2)
-    predicted = confusion.sum(axis=1)
-    denom = support + predicted
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return f1.sum(axis=1) / num_classes
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    counts = np.bincount((draws + (np.arange(resamples) * n)[:, None]).ravel(), minlength=resamples * n)
+    return weighted_macro_f1(labels, predictions, counts.reshape(resamples, n), num_classes)
 
 
 def unseen_sample_counts(observed: int, size: int, draws: int, seed: int) -> np.ndarray:
