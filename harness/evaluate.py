@@ -72,11 +72,16 @@ class EvaluationResult:
     sandbox: SandboxMode
 
 
+def part_f1s(logits: np.ndarray, key: data_mod.AnswerKey, num_classes: int) -> tuple[float, float]:
+    """Macro-F1 of the predictions on the public and on the private part."""
+    predictions = logits.argmax(axis=1)
+    return (macro_f1(key.labels[key.public], predictions[key.public], num_classes),
+            macro_f1(key.labels[key.private], predictions[key.private], num_classes))
+
+
 def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition) -> PartScores:
     """Macro-F1 and score on each part, each against `cfg.reference_for(part)`."""
-    predictions = logits.argmax(axis=1)
-    public_f1 = macro_f1(key.labels[key.public], predictions[key.public], cfg.num_classes)
-    private_f1 = macro_f1(key.labels[key.private], predictions[key.private], cfg.num_classes)
+    public_f1, private_f1 = part_f1s(logits, key, cfg.num_classes)
     return PartScores(public_f1, private_f1, compute_score(macs, public_f1, cfg.reference_for("public")),
                       compute_score(macs, private_f1, cfg.reference_for("private")))
 
@@ -217,8 +222,9 @@ class CheckResult:
 def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progress: ProgressFn | None = None) -> CheckResult:
     """Everything `evaluate` would say, without labels and without a row.
 
-    Runs in the worker on the held-out images (never their labels). Returns the
-    report with `checks` (name -> passed) and `check_reasons`.
+    Runs both workers as `evaluate` does: the submission's own on validation images, the
+    clean one on the held-out images (never their labels). Returns its report, with
+    `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in.
     """
     path = Path(path)
     if not path.is_file():
@@ -263,8 +269,6 @@ def recompute_reference(cfg: Competition, device: str = "cpu", on_progress: Prog
     outcome = run_isolated(cfg.reference_path, "evaluate", cfg, dataset, "reference", device, on_progress=on_progress)
     if outcome.report.violations or outcome.logits is None:
         raise RejectedError(rejection_message(outcome.report))
-    predictions = outcome.logits.argmax(axis=1)
-    public_f1 = macro_f1(key.labels[key.public], predictions[key.public], cfg.num_classes)
-    private_f1 = macro_f1(key.labels[key.private], predictions[key.private], cfg.num_classes)
+    public_f1, private_f1 = part_f1s(outcome.logits, key, cfg.num_classes)  # the reference may not be pinned yet
     return ReferenceCheck(outcome.report.macs, public_f1, private_f1, cfg.pinned_reference, cfg.reference_private_f1,
                           cfg.reference_private_macs)

@@ -35,7 +35,6 @@ from harness.sandbox import SandboxMode, resolve_mode
 from harness.worker import INPUTS, WorkerLimits, WorkerOutcome, new_outdir, run_worker
 
 ProgressFn = Callable[[int, int], None]
-TEST_TENSOR = "test.npy"
 
 
 def submission_files(path: Path) -> list[Path]:
@@ -65,20 +64,21 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     """
     size = loaded.input_size
     samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
-    problem, pipelines = loaded.transform_problem, {}
+    problem, own = loaded.transform_problem, None
     if loaded.transform is not None and problem is None:
         try:
-            pipelines[True] = preprocess.rebuild_transform(loaded.transform)
-            problem = preprocess.check_pipeline(pipelines[True], preprocess.load_image(samples[0]), size)
+            own = preprocess.rebuild_transform(loaded.transform)
+            problem = preprocess.check_pipeline(own, preprocess.load_image(samples[0]), size)
         except SubmissionError as e:
             problem = e.message
     if problem and mode != "check":
         raise WorkerError("invalid_output", problem, "transform")
-    own = loaded.transform is not None and not problem
-    key = preprocess.pipeline_key(loaded.transform if own else None, cfg.mean, cfg.std)
+    if problem:
+        own = None  # check mode: the default preprocessing stands in
+    key = preprocess.pipeline_key(loaded.transform if own is not None else None, cfg.mean, cfg.std)
 
     def pipeline():
-        return pipelines[True] if own else preprocess.default_transform(size, cfg.mean, cfg.std)
+        return own if own is not None else preprocess.default_transform(size, cfg.mean, cfg.std)
 
     done = 0
 
