@@ -30,6 +30,7 @@ import torch
 from torch import fx, nn
 
 from harness.errors import UnsupportedGraph
+from harness.protocol import one_line
 from harness.layers import P, REBUILDERS, channels_hint
 
 GRAPH_FILE, WEIGHTS_FILE = "graph.json", "graph-weights.pt"
@@ -73,8 +74,7 @@ def export_model(model: nn.Module, example: torch.Tensor, outdir: Path) -> None:
     try:
         program = export(model, (example,), dynamic_shapes=({0: Dim("batch", min=1, max=1 << 16)},), strict=False)
     except Exception as e:  # export fails on data-dependent Python control flow, numpy, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnsupportedGraph(f"torch.export could not capture the model as a graph ({type(e).__name__}: {first[:200]})") from None
+        raise UnsupportedGraph(f"torch.export could not capture the model as a graph ({type(e).__name__}: {one_line(e, 200) or type(e).__name__})") from None
     tensors, inputs = {}, {}
     state = {**program.state_dict, **program.constants}
     for spec in program.graph_signature.input_specs:
@@ -183,8 +183,7 @@ def _read(outdir: Path) -> tuple[list[dict], dict]:
         doc = json.loads((Path(outdir) / GRAPH_FILE).read_text())
         tensors = torch.load(Path(outdir) / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     except Exception as e:  # weights_only refuses anything but plain tensors: an UnpicklingError, among others
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnsupportedGraph(f"the exported graph could not be read: {first[:200]}") from None
+        raise UnsupportedGraph(f"the exported graph could not be read: {one_line(e, 200) or type(e).__name__}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(tensors, dict):
         raise UnsupportedGraph("the exported graph is not in the expected format")
     return doc["nodes"], tensors

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 
 from harness.errors import SubmissionError
+from harness.protocol import one_line
 
 _counter = itertools.count()
 
@@ -47,7 +48,7 @@ class Submission:
         except FileNotFoundError as e:
             raise SubmissionError(f"{self.path.name}: build_model() could not find a file: {e.filename or e}") from None
         except Exception as e:
-            raise SubmissionError(f"{self.path.name}: build_model() failed: {type(e).__name__}: {_first_line(e)}") from None
+            raise SubmissionError(f"{self.path.name}: build_model() failed: {type(e).__name__}: {one_line(e)}") from None
         if not isinstance(model, torch.nn.Module):
             raise SubmissionError(f"{self.path.name}: build_model() returned {type(model).__name__}, not a torch.nn.Module")
         return model
@@ -59,12 +60,7 @@ class Submission:
         try:
             return self.module.transform(self.input_size)
         except Exception as e:
-            raise SubmissionError(f"{self.path.name}: transform(input_size) failed: {type(e).__name__}: {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else ""
+            raise SubmissionError(f"{self.path.name}: transform(input_size) failed: {type(e).__name__}: {one_line(e)}") from None
 
 
 def file_hashes(path: Path) -> tuple[str, str]:
@@ -118,9 +114,9 @@ def load_submission(path: Path, team: str | None = None) -> Submission:
     except SyntaxError as e:
         raise SubmissionError(f"{path.name}:{e.lineno}: syntax error: {e.msg}") from None
     except ImportError as e:
-        raise SubmissionError(f"{path.name}: import failed: {_first_line(e)}") from None
+        raise SubmissionError(f"{path.name}: import failed: {one_line(e)}") from None
     except Exception as e:
-        raise SubmissionError(f"{path.name}: importing it raised {type(e).__name__}: {_first_line(e)}") from None
+        raise SubmissionError(f"{path.name}: importing it raised {type(e).__name__}: {one_line(e)}") from None
     finally:
         sys.modules.pop(module_name, None)
     if not callable(getattr(module, "build_model", None)):
