@@ -149,8 +149,9 @@ def evaluate_submission(
     def on_loaded(loaded) -> None:  # the submission's own TEAM, known once it is imported
         nonlocal resolved_team
         resolved_team = team or loaded.team
-        rules.check_team(cfg, resolved_team)
-        check_quota(leaderboard, resolved_team, cfg.daily_limit, now)
+        if resolved_team != known_team:  # a computed TEAM: not checked before the import
+            rules.check_team(cfg, resolved_team)
+            check_quota(leaderboard, resolved_team, cfg.daily_limit, now)
 
     try:
         outcome = run_isolated(path, "evaluate", cfg, dataset, team, device, on_loaded, on_progress)
