@@ -140,8 +140,9 @@ def evaluate_submission(
     check_competition(entries, competition, leaderboard, cfg.source)
     key = data_mod.read_answer_key(dataset)
     known_team = team or rules.declared_team(path)
+    on_board = {e.team for e in entries}
     if known_team:  # before any of the submission's code runs
-        rules.check_team(cfg, known_team)
+        known_team = team = rules.check_team(cfg, known_team, on_board)
         check_quota(leaderboard, known_team, cfg.daily_limit, now)
     base = new_entry(path, known_team or path.stem, cfg, now, competition)
     resolved_team = base.team
@@ -150,7 +151,7 @@ def evaluate_submission(
         nonlocal resolved_team
         resolved_team = team or loaded.team
         if resolved_team != known_team:  # a computed TEAM: not checked before the import
-            rules.check_team(cfg, resolved_team)
+            resolved_team = rules.check_team(cfg, resolved_team, on_board)
             check_quota(leaderboard, resolved_team, cfg.daily_limit, now)
 
     try:
