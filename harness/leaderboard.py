@@ -173,7 +173,8 @@ def read_entries(path: Path) -> list[Entry]:
     if not path.exists():
         return []
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as f:  # a CR inside a quoted cell stays a CR
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise LeaderboardError(f"cannot read leaderboard {path}: {e}") from None
     if not text.strip():
@@ -204,8 +205,11 @@ def read_entries(path: Path) -> list[Entry]:
 
 
 def _row(entry: Entry) -> str:
+    cells = [_to_cell(getattr(entry, c)) for c in COLUMNS]
+    if any("\r" in c for c in cells):  # the csv module leaves a lone CR unquoted, and a reader ends the row there
+        return ",".join('"' + c.replace('"', '""') + '"' for c in cells) + "\n"
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([_to_cell(getattr(entry, c)) for c in COLUMNS])
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue()
 
 

@@ -12,8 +12,9 @@ spaces stripped) and refuses, with one line saying why:
 - a name that differs from a registered or existing team but has the same `skeleton`.
 
 `skeleton` is a small TR39-style skeleton, not the full Unicode confusables table: NFKC,
-case folding, then `CONFUSABLES`, which maps the common Cyrillic and Greek homoglyphs
-of Latin letters and the digits 0 and 1 to the Latin letter they imitate. Scripts it
+Cyrillic and Greek capitals that look like Latin ones mapped to them, case folding, then
+`CONFUSABLES`, which maps the common Cyrillic and Greek homoglyphs of Latin letters and
+the digits 0 and 1 to the Latin letter they imitate. Scripts it
 does not list are compared by case folding only.
 
 Example:
@@ -43,7 +44,12 @@ CONFUSABLES = {
     "0": "o", "1": "l", "ı": "i", "ſ": "s",
 }
 """Homoglyph -> the Latin letter it imitates (after NFKC and case folding)."""
-_SCRIPT_GROUPS = {"HIRAGANA": "JAPANESE", "KATAKANA": "JAPANESE", "CJK": "JAPANESE"}
+CONFUSABLE_CAPITALS = {
+    **dict(zip("АВЕКМНОРСТХЅІЈ", "ABEKMHOPCTXSIJ")),  # Cyrillic
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX")),  # Greek
+}
+"""Capitals whose lower case looks different (Greek Μ is M, its μ is u): mapped before case folding."""
+_SCRIPT_GROUPS = {"HIRAGANA": "JAPANESE", "KATAKANA": "JAPANESE", "KATAKANA-HIRAGANA": "JAPANESE", "CJK": "JAPANESE"}
 
 
 def skeleton(name: str) -> str:
@@ -52,7 +58,8 @@ def skeleton(name: str) -> str:
     >>> skeleton("ΤΕΑΜ4"), skeleton("team0")
     ('team4', 'teamo')
     """
-    folded = unicodedata.normalize("NFKC", name).casefold()
+    text = unicodedata.normalize("NFKC", name)
+    folded = "".join(CONFUSABLE_CAPITALS.get(ch, ch) for ch in text).casefold()
     return "".join(CONFUSABLES.get(ch, ch) for ch in unicodedata.normalize("NFKC", folded))
 
 
