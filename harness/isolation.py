@@ -32,6 +32,7 @@ from harness.errors import SubmissionError, WorkerError
 from harness.protocol import Loaded, WorkerMode, WorkerRequest
 from harness.report import ModelReport, Violation
 from harness.sandbox import SandboxMode, resolve_mode
+from harness.uids import held_uids
 from harness.worker import INPUTS, WorkerLimits, WorkerOutcome, new_outdir, run_worker
 
 ProgressFn = Callable[[int, int], None]
@@ -63,6 +64,9 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     Both tensors are cached per pipeline.
     """
     size = loaded.input_size
+    if max(size) > cfg.limits.max_input_size:
+        raise WorkerError("invalid_output", f"INPUT_SIZE = {tuple(size)} is larger than this competition allows "
+                          f"(max_input_size = {cfg.limits.max_input_size} per side); nothing was preprocessed", "contract")
     samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
     problem, own = loaded.transform_problem, None
     if loaded.transform is not None and problem is None:
@@ -114,11 +118,21 @@ def run_isolated(
     check of `evaluate`); raising there stops everything.
     """
     sandbox: SandboxMode = resolve_mode(cfg.sandbox)
-    path = Path(path).resolve()
-    first_dir, clean_dir = new_outdir(sandbox), new_outdir(sandbox)
+    own_uids = sandbox == "bwrap" and os.geteuid() == 0
+    with held_uids(cfg.limits.worker_uids, 2 if own_uids else 0, cfg.limits.timeout_s) as uids:
+        first_uid, clean_uid = uids if own_uids else (None, None)
+        return _run_two_workers(Path(path).resolve(), mode, cfg, dataset, team, device, sandbox, first_uid, clean_uid,
+                                on_loaded, on_progress)
+
+
+def _run_two_workers(path: Path, mode: WorkerMode, cfg: Competition, dataset: Dataset, team: str | None, device: str,
+                     sandbox: SandboxMode, first_uid: int | None, clean_uid: int | None, on_loaded, on_progress) -> WorkerOutcome:
+    first_dir, clean_dir = new_outdir(sandbox, first_uid), new_outdir(sandbox, clean_uid)
     first_inputs = Path(tempfile.mkdtemp(prefix="harness-inputs-"))  # read-only for the first worker: its images
-    os.chmod(first_inputs, 0o755)
-    limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb)
+    clean_inputs = Path(tempfile.mkdtemp(prefix="harness-inputs-"))  # read-only for the clean worker: the held-out images
+    for folder in (first_inputs, clean_inputs):
+        os.chmod(folder, 0o755)
+    limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb, first_uid)
     graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
     prepared: dict[str, Prepared] = {}
 
@@ -133,8 +147,8 @@ def run_isolated(
 
         try:
             clean_result["outcome"] = run_worker(
-                request("recount", clean_dir), inputs, WorkerLimits(2 * limits.timeout_s, limits.memory_mb), sandbox,
-                readable=[path, first_dir], writable=[clean_dir], on_progress=on_progress)
+                request("recount", clean_dir), inputs, WorkerLimits(2 * limits.timeout_s, limits.memory_mb, clean_uid), sandbox,
+                readable=[path, first_dir, clean_inputs], writable=[clean_dir], on_progress=on_progress)
         except WorkerError as e:
             clean_result["error"] = e
 
@@ -153,7 +167,7 @@ def run_isolated(
             return replace(first, logits=None)  # rejected: nothing of it is ever scored
         if "inputs" not in prepared:
             raise WorkerError("crashed", "the worker finished without asking for its inputs")
-        test = _hand_over(prepared["inputs"].test, clean_dir)
+        test = _hand_over(prepared["inputs"].test, clean_inputs)
         recount_inputs.update(graph_dir=str(first_dir), tensor=str(test), team=first.report.team)
         graph_ready.set()
         thread.join()
@@ -167,7 +181,7 @@ def run_isolated(
         return replace(clean, report=merge_reports(first.report, clean.report))
     finally:
         graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
-        for folder in (first_dir, first_inputs, clean_dir):
+        for folder in (first_dir, first_inputs, clean_dir, clean_inputs):
             shutil.rmtree(folder, ignore_errors=True)
 
 

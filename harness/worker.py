@@ -15,8 +15,9 @@ Two kinds of worker:
   from the exported graph with real torch.nn layers, counts, verifies and predicts the
   held-out images.
 
-Limits: wall-clock time and resident memory of the whole process tree; going past
-either kills it and raises `WorkerError` with its failure class.
+Limits: wall-clock time, and resident memory of the whole process tree plus what it wrote
+(its capped /tmp and its output folder); going past either kills it and raises
+`WorkerError` with its failure class.
 
 Usage:
     outcome = run_worker(request, provide_inputs, limits, "bwrap", readable=[sub_file], writable=[outdir])
@@ -46,7 +47,9 @@ from harness.protocol import (
     parse_report,
 )
 from harness.report import ModelReport
-from harness.sandbox import SandboxMode, bwrap_command, kill_tree, prepare_outdir, tree_rss_bytes, worker_env
+from harness.sandbox import (
+    SandboxMode, bwrap_command, first_child, kill_tree, prepare_outdir, tree_rss_bytes, worker_env, written_bytes,
+)
 
 POLL_S = 0.2
 LOGITS = "logits.npy"
@@ -65,16 +68,20 @@ class WorkerOutcome:
 
 @dataclass(frozen=True)
 class WorkerLimits:
+    """Time, and memory with what the worker wrote (its /tmp and output folder) counted in;
+    `uid`: the user it runs as when the harness is root (None: `sandbox.WORKER_UID`)."""
+
     timeout_s: float
     memory_mb: int
+    uid: int | None = None
 
 
 # ------------------------------------------------------------------ parent side
 
-def new_outdir(sandbox: SandboxMode) -> Path:
+def new_outdir(sandbox: SandboxMode, uid: int | None = None) -> Path:
     """A private scratch folder for one worker's output, owned by the user it runs as."""
     path = Path(tempfile.mkdtemp(prefix="harness-worker-"))
-    prepare_outdir(path, sandbox == "bwrap")
+    prepare_outdir(path, sandbox == "bwrap", uid)
     return path
 
 
@@ -127,13 +134,15 @@ def run_worker(
     clean worker, which only says it is ready) and returns what it works on.
     """
     command = [sys.executable, "-m", "harness.worker"]
+    limit = limits.memory_mb * 2**20
     if sandbox == "bwrap":
-        command = bwrap_command(command, readable, writable)
+        command = bwrap_command(command, readable, writable, tmp_bytes=limit)
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=worker_env(sandbox == "bwrap"), start_new_session=True, cwd=request.outdir)
+                            env=worker_env(sandbox == "bwrap", limits.uid, file_bytes=limit), start_new_session=True,
+                            cwd=request.outdir)
     channel = _Channel(proc)
     deadline = time.monotonic() + limits.timeout_s
-    limit = limits.memory_mb * 2**20
+    inside: int | None = None
 
     def fail(failure: str, message: str, stage: str = ""):
         kill_tree(proc)
@@ -154,8 +163,10 @@ def run_worker(
                 fail("timeout", f"the submission ran past the time limit of {limits.timeout_s:g} s and was stopped")
             if now - last_poll >= POLL_S:  # time-based: a busy 2-core machine feels every /proc scan
                 last_poll = now
-                if tree_rss_bytes(proc.pid) > limit:
-                    fail("out_of_memory", f"the submission used more than the memory limit of {limits.memory_mb} MB and was stopped")
+                inside = inside or (first_child(proc.pid) if sandbox == "bwrap" else None)
+                if tree_rss_bytes(proc.pid) + written_bytes(inside, writable) > limit:
+                    fail("out_of_memory", f"the submission used more than the memory limit of {limits.memory_mb} MB "
+                                          "(memory and the files it wrote together) and was stopped")
             if line is None:
                 proc.wait()
                 if proc.returncode in (-signal.SIGKILL, 137):
