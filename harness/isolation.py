@@ -28,10 +28,11 @@ from harness import data as data_mod
 from harness import preprocess
 from harness.config import Competition
 from harness.data import Dataset
-from harness.errors import SubmissionError, WorkerError
+from harness.errors import WorkerError
 from harness.protocol import Loaded, WorkerMode, WorkerRequest
 from harness.report import ModelReport, Violation
 from harness.sandbox import SandboxMode, resolve_mode
+from harness.transform_runner import preprocess_outside
 from harness.uids import held_uids
 from harness.worker import INPUTS, WorkerLimits, WorkerOutcome, new_outdir, run_worker
 
@@ -59,8 +60,9 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     and the held-out ones for the clean worker.
 
     A submission's own preprocessing is rebuilt from its `A.to_dict` data and checked on
-    one image; in evaluate mode a problem with it is a failure, in check mode a failed
-    check (the default preprocessing stands in, so that the other checks still run).
+    one image, in a child process under the worker's time and memory limits
+    (`transform_runner`); in evaluate mode a problem with it is a failure, in check mode a
+    failed check (the default preprocessing stands in, so that the other checks still run).
     Both tensors are cached per pipeline.
     """
     size = loaded.input_size
@@ -68,22 +70,6 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
         raise WorkerError("invalid_output", f"INPUT_SIZE = {tuple(size)} is larger than this competition allows "
                           f"(max_input_size = {cfg.limits.max_input_size} per side); nothing was preprocessed", "contract")
     samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
-    problem, own = loaded.transform_problem, None
-    if loaded.transform is not None and problem is None:
-        try:
-            own = preprocess.rebuild_transform(loaded.transform)
-            problem = preprocess.check_pipeline(own, preprocess.load_image(samples[0]), size)
-        except SubmissionError as e:
-            problem = e.message
-    if problem and mode != "check":
-        raise WorkerError("invalid_output", problem, "transform")
-    if problem:
-        own = None  # check mode: the default preprocessing stands in
-    key = preprocess.pipeline_key(loaded.transform if own is not None else None, cfg.mean, cfg.std)
-
-    def pipeline():
-        return own if own is not None else preprocess.default_transform(size, cfg.mean, cfg.std)
-
     done = 0
 
     def advance(n: int) -> None:
@@ -92,8 +78,26 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
         if on_progress:
             on_progress(done, len(dataset.test_images))
 
-    val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
-    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance)
+    problem, own = loaded.transform_problem, None
+    if loaded.transform is not None and problem is None:
+        own = preprocess.pipeline_key(loaded.transform, cfg.mean, cfg.std)
+        parts = {part: (paths, preprocess.cache_path(paths, dataset.manifest_sha256, part, size, own))
+                 for part, paths in (("val", samples), ("test", dataset.test_images))}
+        if not all(preprocess.usable_tensor(out, len(paths), tuple(size)) for paths, out in parts.values()):
+            problem = preprocess_outside(loaded.transform, samples[0], parts, size, cfg.limits.timeout_s,
+                                         cfg.limits.memory_mb, advance)
+    if problem and mode != "check":
+        raise WorkerError("invalid_output", problem, "transform")
+    if own is not None and not problem:
+        val, test = parts["val"][1], parts["test"][1]
+    else:  # the competition's pipeline (in check mode, standing in for an unusable one): cached, fast
+        key = preprocess.pipeline_key(None, cfg.mean, cfg.std)
+
+        def pipeline():
+            return preprocess.default_transform(size, cfg.mean, cfg.std)
+
+        val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
+        test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance)
     return Prepared(validation=_hand_over(val, outdir, INPUTS), test=test, transform_problem=problem)
 
 
