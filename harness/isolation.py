@@ -137,7 +137,7 @@ def _run_two_workers(path: Path, mode: WorkerMode, cfg: Competition, dataset: Da
     for folder in (first_inputs, clean_inputs):
         os.chmod(folder, 0o755)
     limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb, first_uid)
-    graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
+    graph_ready, stop, recount_inputs, clean_result = threading.Event(), threading.Event(), {}, {}
     prepared: dict[str, Prepared] = {}
 
     def request(worker_mode: WorkerMode, outdir: Path) -> WorkerRequest:
@@ -152,7 +152,7 @@ def _run_two_workers(path: Path, mode: WorkerMode, cfg: Competition, dataset: Da
         try:
             clean_result["outcome"] = run_worker(
                 request("recount", clean_dir), inputs, WorkerLimits(2 * limits.timeout_s, limits.memory_mb, clean_uid), sandbox,
-                readable=[path, first_dir, clean_inputs], writable=[clean_dir], on_progress=on_progress)
+                readable=[path, first_dir, clean_inputs], writable=[clean_dir], on_progress=on_progress, cancel=stop)
         except WorkerError as e:
             clean_result["error"] = e
 
@@ -184,7 +184,9 @@ def _run_two_workers(path: Path, mode: WorkerMode, cfg: Competition, dataset: Da
         clean = clean_result["outcome"]
         return replace(clean, report=merge_reports(first.report, clean.report))
     finally:
-        graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
+        stop.set()  # a clean worker still running (the first one failed) is killed: its uid is free once this returns
+        graph_ready.set()
+        thread.join()
         for folder in (first_dir, first_inputs, clean_dir, clean_inputs):
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -127,11 +127,13 @@ def run_worker(
     readable: list[Path],
     writable: list[Path],
     on_progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> WorkerOutcome:
     """Run one worker; raise WorkerError on any failure.
 
     `provide_inputs(loaded)` gets the worker's validated first message (None from the
-    clean worker, which only says it is ready) and returns what it works on.
+    clean worker, which only says it is ready) and returns what it works on. Setting
+    `cancel` kills the worker at the next poll.
     """
     command = [sys.executable, "-m", "harness.worker"]
     limit = limits.memory_mb * 2**20
@@ -159,6 +161,8 @@ def run_worker(
             except queue.Empty:
                 line = b""
             now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                fail("crashed", "stopped: the other worker of this evaluation failed")
             if now > deadline:
                 fail("timeout", f"the submission ran past the time limit of {limits.timeout_s:g} s and was stopped")
             if now - last_poll >= POLL_S:  # time-based: a busy 2-core machine feels every /proc scan
