@@ -236,7 +236,7 @@ def _tasks_of(uid: int) -> int:
 def confine_current_process() -> None:
     """In the worker, before any submission code: limit processes, drop root if asked to.
 
-    Called first thing by `python -m harness.worker`. The process limit counts every
+    Called first thing by `python -m harness.sandbox` (`WORKER_COMMAND`). The process limit counts every
     task of the user, so without a dedicated user it is the user's current count plus
     `PROCESS_BUDGET`.
     """
@@ -260,7 +260,24 @@ def confine_current_process() -> None:
     inner = os.environ.pop("HARNESS_INNER_BWRAP", None)
     if inner:  # no root any more: a user namespace of our own, with no nested one allowed
         os.environ["HARNESS_CONFINED"] = "1"
-        os.execv(inner, ["bwrap", *INNER_BWRAP, sys.executable, "-m", "harness.worker"])
+        os.execv(inner, ["bwrap", *INNER_BWRAP, *WORKER_COMMAND])
+
+
+WORKER_COMMAND = [sys.executable, "-m", "harness.sandbox"]
+"""How a worker starts: this module confines the process (it imports nothing heavy, so an
+inner bwrap costs one light start), then runs `harness.worker` in the same process."""
+
+
+def main() -> None:
+    """Entry point of `python -m harness.sandbox`: confine, then become the worker."""
+    import runpy
+
+    confine_current_process()  # before anything else: limits, and no root from here on
+    runpy.run_module("harness.worker", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
 
 
 def written_bytes(sandbox_pid: int | None, folders: list[Path]) -> int:

@@ -1,7 +1,8 @@
 """A worker process: the parent's side (`run_worker`) and the child's (`main`).
 
-The parent starts `python -m harness.worker` in a new process group, inside the
-sandbox of `harness.sandbox` when bubblewrap works. They talk in JSON lines over
+The parent starts the worker (`python -m harness.sandbox`, which confines the process and
+then runs this module) in a new process group, inside the sandbox of `harness.sandbox`
+when bubblewrap works. They talk in JSON lines over
 the worker's stdin and a private copy of its stdout (see `harness.protocol`);
 whatever the submission prints goes to stderr, of which only a short tail is kept.
 
@@ -48,7 +49,8 @@ from harness.protocol import (
 )
 from harness.report import ModelReport
 from harness.sandbox import (
-    SandboxMode, bwrap_command, first_child, kill_tree, prepare_outdir, tree_rss_bytes, worker_env, written_bytes,
+    WORKER_COMMAND, SandboxMode, bwrap_command, first_child, kill_tree, prepare_outdir, tree_rss_bytes, worker_env,
+    written_bytes,
 )
 
 POLL_S = 0.2
@@ -135,7 +137,7 @@ def run_worker(
     clean worker, which only says it is ready) and returns what it works on. Setting
     `cancel` kills the worker at the next poll.
     """
-    command = [sys.executable, "-m", "harness.worker"]
+    command = list(WORKER_COMMAND)
     limit = limits.memory_mb * 2**20
     if sandbox == "bwrap":
         command = bwrap_command(command, readable, writable, tmp_bytes=limit)
@@ -350,10 +352,7 @@ def _serve_recount(request: WorkerRequest, snapshot, emit, stage: _Stage, stdin)
 
 
 def main() -> None:
-    """Entry point of `python -m harness.worker`."""
-    from harness.sandbox import confine_current_process
-
-    confine_current_process()  # before anything else: limits, and no root from here on
+    """The worker's main, run by `python -m harness.sandbox` once the process is confined."""
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the submission's prints go to stderr, never into the protocol
     sys.stdout = sys.stderr
