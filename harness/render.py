@@ -45,7 +45,11 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     table.add_row("macro-F1 (public)", _fmt(s.public_f1), _fmt(cfg.reference.f1))
     table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
     table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
-    table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
+    if cfg.rule.scoring == "budget":
+        table.add_row("stored bytes", _fmt_int(e.stored_bytes), "")
+        table.add_row(Text(f"{cfg.rule.metric} (public, higher is better)", style="bold"), Text(_fmt(s.public_score), style="bold green"), "")
+    else:
+        table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
     notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
     if result.sandbox == "none":
         notes.append(UNSANDBOXED)
@@ -56,8 +60,9 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
 UNSANDBOXED = "NO sandbox: install bubblewrap, or submissions can read this machine"
 
 
-def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False, sandbox: str = "bwrap") -> Group:
-    """One line per check, the violations, the MACs and the projected MACs term."""
+def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False, sandbox: str = "bwrap",
+                 caps=()) -> Group:
+    """One line per check, the violations, the MACs and the projected MACs term, each cap with its headroom."""
     parts = []
     table = Table(show_header=False, box=None)
     for name, ok in report.checks.items():
@@ -84,6 +89,13 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
     summary.add_row("weights file", f"{report.weights_bytes / 1024:.1f} KiB")
     summary.add_row("zero weights", f"{report.sparsity:.1%}")
     parts.append(summary)
+    if caps:
+        budget = Table(title=f"budget (scoring = budget, metric = {cfg.rule.metric})", title_justify="left")
+        for col in ("cap", "limit", "submission", "headroom"):
+            budget.add_column(col, justify="left" if col == "cap" else "right")
+        for c in caps:
+            budget.add_row(c.key, f"{c.limit:,}", f"{c.value:,}", Text(f"{c.headroom:,}", style="green" if c.within else "bold red"))
+        parts.append(budget)
     for note in report.notes:
         parts.append(Text(f"note: {note}", style="yellow"))
     if layers:
@@ -149,7 +161,8 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
     kept = _fit(cells, width, team_min)
     table = Table(title=title, box=box.SIMPLE_HEAVY, caption=caption)
     for col in kept:  # numbers never wrap; team names fold only on very narrow terminals
-        table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team",
+        header = meta.get("metric", "score") + (" (higher is better)" if "metric" in meta else "") if col == "score" else col
+        table.add_column(header, justify="left" if col == "team" else "right", no_wrap=col != "team",
                          min_width=team_min if col == "team" else None)
     for i in range(len(standings)):
         row = []
