@@ -43,12 +43,12 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     table.add_row("MACs", _fmt_int(e.macs), _fmt_int(cfg.reference.macs))
     table.add_row("params", _fmt_int(e.params), "")
     table.add_row("macro-F1 (public)", _fmt(s.public_f1), _fmt(cfg.reference.f1))
-    table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
-    table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
     if cfg.rule.scoring == "budget":
         table.add_row("stored bytes", _fmt_int(e.stored_bytes), "")
         table.add_row(Text(f"{cfg.rule.metric} (public, higher is better)", style="bold"), Text(_fmt(s.public_score), style="bold green"), "")
     else:
+        table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
+        table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
         table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
     notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
     if result.sandbox == "none":
