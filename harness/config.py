@@ -235,7 +235,7 @@ def _pinned(table: dict) -> Reference | None:
     return None if macs is None else Reference(macs=macs, f1=f1)
 
 
-def _rule(table: dict) -> Rule:
+def parse_rule(table: dict) -> Rule:
     """The format: `scoring`, `metric` and the caps; the latter two only mean something under "budget"."""
     scoring = _choice(table, "scoring", SCORINGS, "2021", "unknown scoring format; known:")
     metric = _choice(table, "metric", METRICS, "macro_f1", "unknown metric; known:")
@@ -246,6 +246,17 @@ def _rule(table: dict) -> Rule:
             raise ConfigError(f'[tool.harness] {given[0]}: applies only with scoring = "budget" '
                               '(the 2021 score is MACs and macro-F1 against the reference)')
     return Rule(scoring, metric, caps)
+
+
+def rule_lines(rule: Rule) -> list[str]:
+    """The `[tool.harness]` lines that configure `rule` (none for the default 2021 format).
+
+    >>> rule_lines(Rule("budget", "accuracy", Caps(max_weights_bytes=32_768)))
+    ['scoring = "budget"', 'metric = "accuracy"', 'max_weights_bytes = 32768']
+    """
+    if rule.scoring == "2021":
+        return []
+    return [f'scoring = "{rule.scoring}"', f'metric = "{rule.metric}"', *(f"{k} = {v}" for k, v in rule.caps.items())]
 
 
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
@@ -285,7 +296,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         end=end,
         teams=_teams(table),
         reference_private_macs=_positive(table, "reference_private_macs", int, None),
-        rule=_rule(table),
+        rule=parse_rule(table),
     )
 
 

@@ -134,6 +134,15 @@ def rejection_message(report: ModelReport) -> str:
     return f"rejected by the verifier: {first}{more}"
 
 
+def _refuse_over_budget(leaderboard: Path, base: Entry, checks: list[CapCheck]) -> None:
+    """Append a failed `over_budget` row (free: not counted against the quota) and raise, when any cap is exceeded."""
+    over = [c for c in checks if not c.within]
+    if over:
+        message = "over budget: " + "; ".join(c.line() for c in over)
+        append_entry(leaderboard, replace(base, failure="over_budget", message=message))
+        raise OverBudgetError(message)
+
+
 def evaluate_submission(
     path: Path,
     cfg: Competition,
@@ -170,6 +179,7 @@ def evaluate_submission(
         check_quota(leaderboard, known_team, cfg.daily_limit, now)
     base = new_entry(path, known_team or path.stem, cfg, now, competition)
     resolved_team = base.team
+    _refuse_over_budget(leaderboard, base, cfg.rule.checks({"weights_bytes": base.stored_bytes}))  # before any code runs
 
     def on_loaded(loaded) -> None:  # the submission's own TEAM, known once it is imported
         nonlocal resolved_team
@@ -193,11 +203,7 @@ def evaluate_submission(
     if len(outcome.logits) != len(key.labels):
         append_entry(leaderboard, replace(base, failure="invalid_output", message="wrong number of logits"))
         raise WorkerError("invalid_output", f"the worker returned {len(outcome.logits)} logits for {len(key.labels)} images")
-    over = [c for c in cap_checks(report, base.stored_bytes, cfg) if not c.within]
-    if over:  # a failed row: it does not count against the quota
-        message = "over budget: " + "; ".join(c.line() for c in over)
-        append_entry(leaderboard, replace(base, failure="over_budget", message=message))
-        raise OverBudgetError(message)
+    _refuse_over_budget(leaderboard, base, cap_checks(report, base.stored_bytes, cfg))
     scores = score_parts(outcome.logits, key, report.macs, cfg)
     entry = replace(
         base, status=STATUS_SCORED, public_f1=scores.public_f1, private_f1=scores.private_f1,

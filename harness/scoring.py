@@ -191,8 +191,8 @@ class Rule:
         return -score if self.higher_is_better else score
 
     def checks(self, measured: dict[str, int]) -> list[CapCheck]:
-        """Every configured cap against `measured` ({"weights_bytes", "params", "macs"} -> value)."""
-        return [CapCheck(k, limit, int(measured[CAP_KEYS[k][0]])) for k, limit in self.caps.items()]
+        """Every configured cap against `measured` ({"weights_bytes", "params", "macs"} -> value; a missing one is skipped)."""
+        return [CapCheck(k, limit, int(measured[CAP_KEYS[k][0]])) for k, limit in self.caps.items() if CAP_KEYS[k][0] in measured]
 
     def breaches(self, measured: dict[str, int]) -> list[CapCheck]:
         """The caps `measured` is over; empty when it fits the budget."""
