@@ -222,3 +222,25 @@ def test_a_byte_cap_at_the_exact_size_fits_and_one_byte_less_does_not(invoke, wr
     assert caps == [{"cap": "max_weights_bytes", "measures": "weights_bytes", "limit": size, "value": size, "headroom": 0, "within": True}]
     assert invoke("evaluate", QUANTIZED, "--config", at, "-l", lb).exit_code == 0
     assert [e.status for e in read_entries(lb)] == ["failed", "scored"]
+
+
+def test_rescore_page_and_plot_follow_the_budget_format(board, write_config, key, invoke, tmp_path):
+    from PIL import Image
+
+    from harness.page import board_page
+
+    config = write_config(scoring="budget", metric="accuracy", max_params=6000)
+    done = invoke("rescore", "--config", config, "-l", board)
+    assert done.exit_code == 0, done.output
+    assert "over a cap" in done.output
+    cfg = load_config(config)
+    entries = read_entries(board)
+    assert {e.team for e in entries if not e.scored} == {e.team for e in entries if e.params and e.params > 6000}
+    page = board_page(entries, {}, cfg, key, draws=100)
+    assert "Ranked by accuracy: higher is better, within every cap (max_params = 6,000)." in page
+    assert "<h2>Size against accuracy</h2>" in page and '<th scope="col">accuracy</th>' in page
+    plotted = invoke("leaderboard", "--config", config, "-l", board, "--plot", tmp_path / "b.png")
+    assert plotted.exit_code == 0, plotted.output
+    assert Image.open(tmp_path / "b.png").size == (800, 600)
+    shown = invoke("history", "team4", "--json", "--config", config, "-l", board)
+    assert shown.exit_code == 0, shown.output
