@@ -30,9 +30,7 @@ def _evaluation_json(result, cfg) -> dict:
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
         "notes": list(result.report.notes),
-    } | ({} if cfg.rule.scoring == "2021" else {
-        "scoring": "budget", "metric": cfg.rule.metric, "higher_is_better": True, cfg.rule.metric: e.public_score,
-        "stored_bytes": e.stored_bytes, "caps": dict(cfg.rule.caps.items())})
+    } | ({} if cfg.rule.scoring == "2021" else {**cfg.rule.to_dict(), cfg.rule.metric: e.public_score, "stored_bytes": e.stored_bytes})
 
 
 @app.command()
@@ -189,8 +187,7 @@ def leaderboard_cmd(
         write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
     meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
             "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
-    if cfg.rule.scoring == "budget":
-        meta |= {"scoring": "budget", "metric": cfg.rule.metric, "higher_is_better": True, "caps": dict(cfg.rule.caps.items())}
+    meta |= cfg.rule.to_dict()
     if as_json:
         extra = (lambda s: {}) if cfg.rule.scoring == "2021" else (lambda s: {cfg.rule.metric: s.score})
         print_json({**meta, "rows": [s.to_dict(private) | extra(s) for s in standings]})
@@ -307,7 +304,7 @@ def forecast_cmd(
     if backtest:
         result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
         if as_json:
-            print_json({"competition": identity, **result.to_dict()})
+            print_json({"competition": identity, **cfg.rule.to_dict(), **result.to_dict()})
         else:
             out.print(backtest_report(result))
         return
@@ -318,7 +315,7 @@ def forecast_cmd(
 
         plot_rank_probabilities(result, plot)
     if as_json:
-        print_json({"competition": identity, **payload})
+        print_json({"competition": identity, **cfg.rule.to_dict(), **payload})
     else:
         out.print(forecast_table(result, team))
         if plot is not None:

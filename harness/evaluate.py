@@ -256,8 +256,7 @@ class CheckResult:
         d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
         d["macs_term"] = macs_term(self.report.macs, cfg.reference_for("public")) if cfg.has_reference else None
         if cfg.rule.scoring == "budget":
-            d["scoring"], d["metric"], d["higher_is_better"] = cfg.rule.scoring, cfg.rule.metric, True
-            d["caps"] = [c.to_dict() for c in self.caps]
+            d |= cfg.rule.to_dict() | {"caps": [c.to_dict() for c in self.caps]}
         return d
 
 

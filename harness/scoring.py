@@ -180,6 +180,13 @@ class Rule:
         """The format as recorded in a leaderboard row: "2021" or "budget/<metric>"."""
         return "2021" if self.scoring == "2021" else f"budget/{self.metric}"
 
+    def to_dict(self) -> dict:
+        """The JSON fields that describe the format: empty for "2021" (its output stays as it was)."""
+        if self.scoring == "2021":
+            return {}
+        return {"scoring": self.scoring, "metric": self.metric, "higher_is_better": self.higher_is_better,
+                "caps": dict(self.caps.items())}
+
     def score(self, macs, metric_value, ref: Reference | None):
         """The score of `macs` and `metric_value` (floats or arrays): the 2021 total, or the metric."""
         if self.scoring == "2021":

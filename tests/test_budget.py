@@ -244,3 +244,31 @@ def test_rescore_page_and_plot_follow_the_budget_format(board, write_config, key
     assert Image.open(tmp_path / "b.png").size == (800, 600)
     shown = invoke("history", "team4", "--json", "--config", config, "-l", board)
     assert shown.exit_code == 0, shown.output
+
+
+def test_init_writes_a_budget_configuration_and_refuses_bad_caps_before_writing(invoke, tmp_path):
+    from PIL import Image
+
+    from harness.scaffold import MIN_PER_CLASS
+
+    source = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (source / name).mkdir(parents=True)
+        for i in range(MIN_PER_CLASS + 2):
+            Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(source / name / f"{i}.png")
+    made = invoke("init", tmp_path / "comp", "--from", source, "--scoring", "budget", "--metric", "accuracy",
+                  "--max-weights-bytes", "32768", "--max-params", "5000")
+    assert made.exit_code == 0, made.output
+    rule = load_config(tmp_path / "comp" / "pyproject.toml").rule
+    assert rule == Rule("budget", "accuracy", Caps(max_weights_bytes=32768, max_params=5000))
+    assert load_config(_init(invoke, tmp_path / "plain", source)).rule == Rule()
+    bad = invoke("init", tmp_path / "bad", "--from", source, "--scoring", "budget", "--max-macs", "0")
+    assert bad.exit_code == 3 and "max_macs: must be positive" in bad.output and not (tmp_path / "bad").exists()
+    wrong = invoke("init", tmp_path / "wrong", "--from", source, "--max-weights-bytes", "100")
+    assert wrong.exit_code == 3 and 'applies only with scoring = "budget"' in wrong.output and not (tmp_path / "wrong").exists()
+
+
+def _init(invoke, target, source):
+    assert invoke("init", target, "--from", source).exit_code == 0
+    return target / "pyproject.toml"
