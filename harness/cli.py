@@ -254,11 +254,12 @@ def history_cmd(
 
         key = answer_key(cfg)
         timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
-        plot_history(rows, team, plot, timeline)
+        label = "public score (lower is better)" if cfg.rule.scoring == "2021" else f"public {cfg.rule.metric} (higher is better)"
+        plot_history(rows, team, plot, timeline, label)
     if as_json:
         print_json({"competition": identity, "team": team, "rows": rows})
     else:
-        out.print(history_table(rows, team))
+        out.print(history_table(rows, team, cfg.rule.score_name))
         if plot is not None:
             out.print(f"plot written to {plot}")
 

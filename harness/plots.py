@@ -120,7 +120,8 @@ def plot_board(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Pat
     return path
 
 
-def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[datetime, float]] | None = None) -> Path:
+def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[datetime, float]] | None = None,
+                 score_label: str = "public score (lower is better)") -> Path:
     """A team's public score per submission over time, and its best so far.
 
     With `p_top3` (from `forecast.forecast_by_day`), a second panel shows the team's
@@ -141,7 +142,7 @@ def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[dat
     ax.plot(times, [r["score"] for r in scored], "o", label="submission")
     ax.step(times, [r["best_so_far"] for r in scored], where="post", label="best so far")
     ax.axhline(1.0, color="grey", ls="--", lw=0.8, label="reference (1.0)")
-    ax.set_ylabel("public score (lower is better)")
+    ax.set_ylabel(score_label)
     ax.set_title(f"history of {team}")
     ax.legend()
     fig.autofmt_xdate()

@@ -188,10 +188,10 @@ def attempts_table(entries, private: bool) -> Table:
     return table
 
 
-def history_table(rows: list[dict], team: str) -> Table:
-    """A team's day-by-day log."""
+def history_table(rows: list[dict], team: str, score_name: str = "score") -> Table:
+    """A team's day-by-day log; `score_name` heads the score column (the metric under "budget")."""
     table = Table(title=f"history of {team}")
-    for col in ("id", "time (UTC)", "status", "MACs", "F1", "score", "best so far"):
+    for col in ("id", "time (UTC)", "status", "MACs", "F1", score_name, "best so far"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(str(r["id"]), r["time_utc"], r["status"] if not r["failure"] else f"failed: {r['failure']}",
