@@ -272,3 +272,23 @@ def test_init_writes_a_budget_configuration_and_refuses_bad_caps_before_writing(
 def _init(invoke, target, source):
     assert invoke("init", target, "--from", source).exit_code == 0
     return target / "pyproject.toml"
+
+
+@pytest.mark.slow
+def test_the_zoo_table_shows_quantisation_winning_under_the_example_only(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, str(ROOT / "baselines" / "zoo_table.py"), "--formats", "--no-readme",
+                          "--only", "reference,zoo_quantized,team4", "--leaderboard", str(tmp_path / "zoo.csv")],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = {line.split("|")[2].strip(" `"): [c.strip() for c in line.split("|")[3:-1]]
+            for line in run.stdout.splitlines() if line.startswith("| ") and "`" in line}
+    assert set(rows) == {"baselines/reference.py", "submissions/team4.py", "submissions/zoo_quantized.py"}
+    reference, team4, quantized = rows["baselines/reference.py"], rows["submissions/team4.py"], rows["submissions/zoo_quantized.py"]
+    assert reference[0] == f"{submission_bytes(submission_files(ROOT / 'baselines' / 'reference.py')):,}"
+    assert quantized[0] == f"{submission_bytes(submission_files(QUANTIZED)):,}"
+    assert quantized[3].startswith("1.0000") and team4[3] == team4[3].split()[0] + " (1)"  # 2021: no gain, team4 first
+    assert reference[4].startswith("over the cap by ")
+    assert quantized[4].endswith("(1)") and team4[4].endswith("(2)")  # budget: the int8 entry first
