@@ -27,7 +27,7 @@ from harness.config import PROFILES_VERSION, Competition
 from harness.data import ensure_dataset
 from harness.errors import DataError, HarnessError, OverBudgetError, RejectedError, SubmissionError, WorkerError
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
-from harness.metrics import accuracy, macro_f1
+from harness.metrics import macro_f1, metric_value
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
 from harness.scoring import CapCheck, Reference, Score, compute_score
@@ -87,10 +87,8 @@ def part_f1s(logits: np.ndarray, key: data_mod.AnswerKey, num_classes: int) -> t
 
 def part_metrics(metric: str, logits: np.ndarray, key: data_mod.AnswerKey, num_classes: int) -> tuple[float, float]:
     """The named metric ("accuracy" or "macro_f1") on the public and on the private part."""
-    if metric == "macro_f1":
-        return part_f1s(logits, key, num_classes)
     predictions = logits.argmax(axis=1)
-    return accuracy(key.labels[key.public], predictions[key.public]), accuracy(key.labels[key.private], predictions[key.private])
+    return tuple(metric_value(metric, key.labels[m], predictions[m], num_classes) for m in (key.public, key.private))
 
 
 def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition) -> PartScores:
