@@ -78,8 +78,9 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
         parts.append(Text(f"  x {v}{macs}", style="red"))
     summary = Table(show_header=False, box=None)
     summary.add_row("MACs (scored, profile " + report.profile + ")", _fmt_int(report.macs))
-    summary.add_row("projected MACs term", _fmt(macs_term(report.macs, cfg.reference_for("public"))) if cfg.has_reference
-                    else "- (no reference values yet: `harness reference --write`)")
+    if cfg.rule.scoring == "2021":
+        summary.add_row("projected MACs term", _fmt(macs_term(report.macs, cfg.reference_for("public"))) if cfg.has_reference
+                        else "- (no reference values yet: `harness reference --write`)")
     for profile, macs in report.profile_macs.items():
         if profile != report.profile:
             summary.add_row(f"MACs under the {profile} profile", _fmt_int(macs))
