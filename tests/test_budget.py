@@ -207,6 +207,9 @@ def test_the_example_refuses_the_reference_and_ranks_the_int8_entry(invoke, tmp_
     rows = read_entries(lb)
     assert [(e.team, e.status, e.failure) for e in rows] == [("reference", "failed", "over_budget"), ("zoo-quantized", "scored", "")]
     assert rows[1].stored_bytes == submission_bytes(submission_files(QUANTIZED)) <= 32768
+    checked = invoke("check", ROOT / "baselines" / "reference.py", "--config", EXAMPLE)
+    assert checked.exit_code == 1 and "would be REJECTED" in checked.output
+    assert f"max_weights_bytes │ 32,768 │    {reference_bytes:,} │  -{reference_bytes - 32768:,}" in checked.output
 
 
 @pytest.mark.slow
