@@ -46,7 +46,7 @@ def check_team(cfg: Competition, team: str, existing: Iterable[str] = ()) -> str
     `existing` are the teams already on the board: a look-alike of one of them, or of a
     registered team, is refused. An unregistered name gets the closest registered one suggested.
     """
-    team = validate_team(team, [*cfg.teams, *existing])
+    team = validate_team(team, [*cfg.teams, *sorted(existing)])
     if not cfg.teams or team in cfg.teams:
         return team
     close = difflib.get_close_matches(team, cfg.teams, n=1, cutoff=0.5)
