@@ -76,6 +76,7 @@ class Competition:
     end: datetime | None = None
     teams: tuple[str, ...] = ()
     reference_private_macs: int | None = None
+    max_submission_mb: int = 50
 
     @property
     def num_classes(self) -> int:
@@ -192,7 +193,7 @@ def _teams(table: dict) -> tuple[str, ...]:
 KNOWN_KEYS = frozenset({
     "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
     "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
-    "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams",
+    "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams", "max_submission_mb",
 })
 
 
@@ -263,6 +264,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         end=end,
         teams=_teams(table),
         reference_private_macs=_positive(table, "reference_private_macs", int, None),
+        max_submission_mb=_positive(table, "max_submission_mb", int, 50),
     )
 
 

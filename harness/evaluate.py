@@ -25,13 +25,14 @@ from harness import data as data_mod
 
 from harness.config import PROFILES_VERSION, Competition
 from harness.data import ensure_dataset
-from harness.errors import DataError, HarnessError, RejectedError, SubmissionError, WorkerError
+from harness.errors import DataError, HarnessError, RejectedError, WorkerError
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
 from harness.metrics import macro_f1
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
 from harness.scoring import Reference, Score, compute_score
 from harness.isolation import run_isolated
+from harness.staging import StagedSubmission, staged
 from harness.submission import file_hashes
 
 ProgressFn = Callable[[int, int], None]
@@ -86,9 +87,12 @@ def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Com
                       compute_score(macs, private_f1, cfg.reference_for("private")))
 
 
-def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
-    """A failed attempt of `team` with `path`'s hashes and the configuration's values: the row every evaluation starts from."""
-    file_sha, weights_sha = file_hashes(path)
+def new_entry(submission: StagedSubmission | Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
+    """A failed attempt of `team` with the submission's hashes and the configuration's values: the row every evaluation starts from."""
+    if isinstance(submission, StagedSubmission):
+        path, file_sha, weights_sha = submission.original, submission.file_sha256, submission.weights_sha256
+    else:
+        path, (file_sha, weights_sha) = submission, file_hashes(submission)
     return Entry(
         id=0, time_utc=now.isoformat(timespec="seconds"), team=team, status=STATUS_FAILED, failure="", message="",
         submission=str(path), file_sha256=file_sha, weights_sha256=weights_sha, input_size="", macs=None, params=None,
@@ -120,46 +124,35 @@ def evaluate_submission(
 ) -> EvaluationResult:
     """Score one submission and append it to `leaderboard` (see module docstring).
 
-    A failure after the submission was found appends a failed attempt (which does
-    not count against the quota) and raises; nothing is ever scored from it.
+    The submission is staged first (`harness.staging`): the team, the hashes and both
+    workers use that copy, never the original again. A failure after that appends a
+    failed attempt (which does not count against the quota) and raises; nothing is
+    ever scored from it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SubmissionError(f"submission not found: {path}")
-    if path.suffix != ".py":
-        raise SubmissionError(f"{path}: a submission is a .py file")
     from harness import rules
 
     now = now or datetime.now(timezone.utc)
     rules.check_window(cfg, now)
     resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
     cfg.reference  # noqa: B018 - raises ConfigError when no reference values are pinned yet: nothing can be scored
-    entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
-    dataset = ensure_dataset(cfg)
-    competition = data_mod.competition_identity(cfg.name, dataset.root)
-    check_competition(entries, competition, leaderboard, cfg.source)
-    key = data_mod.read_answer_key(dataset)
-    known_team = team or rules.declared_team(path)
-    if known_team:  # before any of the submission's code runs
-        rules.check_team(cfg, known_team)
-        check_quota(leaderboard, known_team, cfg.daily_limit, now)
-    base = new_entry(path, known_team or path.stem, cfg, now, competition)
-    resolved_team = base.team
-
-    def on_loaded(loaded) -> None:  # the submission's own TEAM, known once it is imported
-        nonlocal resolved_team
-        resolved_team = team or loaded.team
-        if resolved_team != known_team:  # a computed TEAM: not checked before the import
-            rules.check_team(cfg, resolved_team)
-            check_quota(leaderboard, resolved_team, cfg.daily_limit, now)
-
-    try:
-        outcome = run_isolated(path, "evaluate", cfg, dataset, team, device, on_loaded, on_progress)
-    except WorkerError as e:
-        append_entry(leaderboard, replace(base, team=resolved_team, failure=e.failure, message=e.message))
-        raise
+    with staged(path, cfg.max_submission_mb) as submission:
+        team = rules.submission_team(submission.file, team)  # before any of the submission's code runs
+        rules.check_team(cfg, team)
+        entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
+        dataset = ensure_dataset(cfg)
+        competition = data_mod.competition_identity(cfg.name, dataset.root)
+        check_competition(entries, competition, leaderboard, cfg.source)
+        check_quota(leaderboard, team, cfg.daily_limit, now)
+        key = data_mod.read_answer_key(dataset)
+        base = new_entry(submission, team, cfg, now, competition)
+        try:
+            outcome = run_isolated(submission, "evaluate", cfg, dataset, team, device, on_progress)
+        except WorkerError as e:
+            append_entry(leaderboard, replace(base, failure=e.failure, message=e.message))
+            raise
     report = outcome.report
-    base = replace(base, team=report.team, input_size=f"{report.input_size[0]}x{report.input_size[1]}", macs=report.macs,
+    base = replace(base, input_size=f"{report.input_size[0]}x{report.input_size[1]}", macs=report.macs,
                    params=report.params, profile_macs=json.dumps(report.profile_macs, sort_keys=True))
     if report.violations or outcome.logits is None:
         message = rejection_message(report)
@@ -227,12 +220,9 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
     clean one on the held-out images (never their labels). Returns its report, with
     `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SubmissionError(f"submission not found: {path}")
     resolve_mode(cfg.sandbox)
     dataset = ensure_dataset(cfg)
-    outcome = run_isolated(path, "check", cfg, dataset, None, device, on_progress=on_progress)
+    outcome = run_isolated(Path(path), "check", cfg, dataset, None, device, on_progress=on_progress)
     report = outcome.report
     checks = dict(report.checks)
     checks["verifier"] = not report.violations
