@@ -195,7 +195,9 @@ def test_a_forged_note_never_reaches_the_output_or_the_board(invoke, tmp_path, c
     board = tmp_path / "lb.csv"
     result = invoke("evaluate", _hostile(tmp_path, "forged_note.py"), "--leaderboard", board, "--json")
     assert result.exit_code == 0, result.output
-    assert json_of(result.output)["notes"] == [] and json_of(result.output)["team"] == "notary"
+    notes = json_of(result.output)["notes"]  # the witness, a sentence of the harness's own, shows the forgery arrived
+    assert notes == [(HOSTILE / "forged_note.py").read_text().split('WITNESS = "')[1].split('"')[0]]
+    assert json_of(result.output)["team"] == "notary"
     for text in (result.output, board.read_text()):  # the panel shows the same notes as --json
         assert "verified by the organisers" not in text
     _assert_nothing_secret(cfg, result.output, board.read_text())

@@ -1,9 +1,11 @@
 """Hostile: an honest model whose own process rewrites its report to file the entry under another team."""
-import harness.worker as worker
+import sys
+
 from torch import nn
 
 INPUT_SIZE = (28, 28)
 TEAM = "mallory"
+worker = sys.modules["__main__"]  # the worker runs as `python -m harness.worker`
 _encode = worker.encode
 
 
