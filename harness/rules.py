@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import ast
 import difflib
+import threading
 from datetime import datetime
 from pathlib import Path
 
 from harness.config import Competition
 from harness.errors import RulesError, SubmissionError
+
+_PARSE = threading.Lock()
+"""ast.parse is not thread-safe in CPython 3.11 (gh-106905: "AST constructor recursion depth mismatch")."""
 
 
 def _utc(moment: datetime) -> str:
@@ -59,7 +63,8 @@ def declared_team(path: Path) -> str | None:
     """
     path = Path(path)
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        with _PARSE:  # evaluate --jobs parses in threads
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (RecursionError, MemoryError):
         raise SubmissionError(f"{path.name}: refused: its code is nested too deeply to be parsed") from None
     except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
