@@ -4,8 +4,8 @@
 the submission's stem, a dot and anything (`team4.pt`, `team4.meta.json`), matched
 literally: a file named `*.py` gets only itself and `*.pt`-like siblings, never its
 whole folder. Each must be a regular file (checked with `lstat` and opened with
-`O_NOFOLLOW | O_NONBLOCK`): a symlink, FIFO, device, socket or folder of that name is
-refused with one line naming it and the rule. Each file and the total are capped, and
+`O_NOFOLLOW | O_NONBLOCK`, with no other hard link): a symlink, FIFO, device, socket,
+folder or hard link of that name is refused with one line naming it and the rule. Each file and the total are capped, and
 no read goes past the cap, so a file that grows while it is read cannot hang or flood
 the parent. Hashing, the team declaration, the source scan and both workers' mounts
 use the staged copy only.
@@ -87,9 +87,12 @@ def _copy_one(source: Path, target: Path, budget: int, cap_mb: int) -> tuple[int
         raise _refuse(source, f"cannot be opened as a plain file ({e.strerror})") from None
     digest, size = hashlib.sha256(), 0
     try:
-        kind = _kind(os.fstat(fd).st_mode)
+        st = os.fstat(fd)
+        kind = _kind(st.st_mode)
         if kind:
             raise _refuse(source, f"it is {kind}")
+        if st.st_nlink > 1:  # a hard link shares the inode of a file elsewhere (the answer key?)
+            raise _refuse(source, "it has other hard links (copy it instead)")
         with open(target, "xb") as out:
             while chunk := os.read(fd, min(CHUNK, budget + 1 - size)):
                 size += len(chunk)

@@ -62,6 +62,20 @@ def test_a_symlinked_sibling_is_refused_before_anything_runs(invoke, tmp_path, c
     _assert_nothing_secret(cfg, result.output)
 
 
+def test_a_hard_linked_sibling_and_a_symlinked_submission_are_refused(invoke, tmp_path, cfg):
+    secret = tmp_path / "answers.csv"  # the answer key's bytes, on the submission's file system
+    shutil.copy(cfg.data_dir / "answers.csv", secret)
+    sub = _hostile(tmp_path, "symlink_sibling.py")
+    os.link(secret, sub.parent / "symlink_sibling.key")
+    result = invoke("evaluate", sub, "--leaderboard", tmp_path / "lb.csv")
+    assert result.exit_code == 2 and "symlink_sibling.key: refused: it has other hard links" in result.output
+    (sub.parent / "symlink_sibling.key").unlink()
+    (sub.parent / "linked.py").symlink_to(sub)
+    result = invoke("check", sub.parent / "linked.py")
+    assert result.exit_code == 2 and "linked.py: refused: it is a symbolic link" in result.output
+    _assert_nothing_secret(cfg, result.output)
+
+
 def test_a_fifo_sibling_is_refused_at_once(invoke, tmp_path, cfg):
     sub = _hostile(tmp_path, "symlink_sibling.py")
     os.mkfifo(sub.parent / "symlink_sibling.pt")  # nobody ever writes to it: a read would hang forever
