@@ -1,8 +1,8 @@
 """The host's tensor cache: each file stored with its digest, verified before use, evicted beyond a size cap.
 
-A cached file `X.npy` has its sha256 beside it in `X.npy.sha256`. A worker never gets
-the cache file itself, only `copy_verified`'s private copy of bytes that matched the
-digest, so nothing a worker does can reach the cache. When the cache grows past
+A cached file `X.npy` has its sha256 beside it in `X.npy.sha256`, checked by `is_intact`
+before every use. A worker never gets the cache file itself, only `private_copy`'s
+read-only copy, so nothing a worker does can reach the cache. When the cache grows past
 `$HARNESS_CACHE_MB` (default 2048 MB), the least recently used files go first.
 
 Example:
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from harness.errors import ConfigError, DataError
@@ -51,15 +52,23 @@ def _forget(path: Path) -> None:
     _digest_of(path).unlink(missing_ok=True)
 
 
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def has_digest(path: Path) -> bool:
+    """True when a digest is stored beside `path` (a file cached before digests existed is rebuilt)."""
+    return _digest_of(path).is_file()
+
+
 def is_intact(path: Path) -> bool:
     """True when `path` matches the digest stored beside it (it is then marked as just used); else it is removed."""
     try:
-        expected = _digest_of(path).read_text().strip()
-        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        matches = _sha256(path) == _digest_of(path).read_text().strip()
     except OSError:
-        _forget(path)
-        return False
-    if actual != expected:
+        matches = False
+    if not matches:
         _forget(path)
         return False
     os.utime(path)
@@ -91,18 +100,22 @@ def evict(folder: Path, limit: int, keep: Path | None = None) -> list[Path]:
     return removed
 
 
-def copy_verified(path: Path, target: Path) -> Path:
-    """A private read-only copy of a cached file, made from bytes that matched its digest; DataError otherwise."""
+def private_copy(path: Path, target: Path) -> Path:
+    """A read-only copy of a cached file for one worker, never a link: nothing it does can reach the cache.
+
+    Call it right after `is_intact`: the cache is never mounted in a worker, so only the
+    host itself could change the file in between.
+    """
     try:
-        data = path.read_bytes()
-        expected = _digest_of(path).read_text().strip()
+        shutil.copyfile(path, target)
     except OSError:
         raise DataError(f"the cached tensor {path.name} vanished before it was used; run the command again") from None
-    if hashlib.sha256(data).hexdigest() != expected:
-        _forget(path)
-        raise DataError(f"the cached tensor {path.name} changed after it was verified; it was removed, run the command again")
-    with open(target, "xb") as out:
-        out.write(data)
     os.chmod(target, 0o444)
     return target
 
+
+def verified_copy(path: Path, target: Path) -> Path:
+    """`private_copy` of a file that `is_intact`; DataError when it no longer matches its digest (it is then removed)."""
+    if not is_intact(path):
+        raise DataError(f"the cached tensor {path.name} no longer matched its digest and was removed; run the command again")
+    return private_copy(path, target)

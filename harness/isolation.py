@@ -30,7 +30,7 @@ from harness import data as data_mod
 from harness import preprocess
 from harness.config import Competition
 from harness.data import Dataset
-from harness.errors import SubmissionError, WorkerError
+from harness.errors import HarnessError, SubmissionError, WorkerError
 from harness.protocol import Loaded, WorkerMode, WorkerRequest, one_line
 from harness.report import ModelReport, Violation, fixed_notes
 from harness.rules import submission_team
@@ -87,13 +87,14 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
             on_progress(done, len(dataset.test_images))
 
     val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
-    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance)
+    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance,
+                                       verify=False)  # run_isolated verifies it while the first worker runs
     return Prepared(validation=_hand_over(val, outdir, INPUTS), test=test, transform_problem=problem)
 
 
 def _hand_over(source: Path, folder: Path, name: str | None = None) -> Path:
-    """A private read-only copy of a cached tensor in a worker's input folder, verified by its digest: never a link."""
-    return cache.copy_verified(source, folder / (name or source.name))
+    """A private read-only copy of a (just verified) cached tensor in a worker's input folder: never a link."""
+    return cache.private_copy(source, folder / (name or source.name))
 
 
 def _input_folder() -> Path:
@@ -141,18 +142,28 @@ def run_isolated(
 
     def provide(loaded: Loaded) -> dict:
         prepared["inputs"] = prepare_inputs(loaded, mode, cfg, dataset, first_inputs, on_progress)
-        prepared["test"] = _hand_over(prepared["inputs"].test, clean_inputs)  # now: the cache may evict it later
+        handing.start()  # verify and copy the test tensor while the first worker counts
         return {"tensor": str(prepared["inputs"].validation), "transform_problem": prepared["inputs"].transform_problem}
 
+    def hand_over_test() -> None:  # now, before the cache can evict it; verified by its digest
+        try:
+            prepared["test"] = cache.verified_copy(prepared["inputs"].test, clean_inputs / prepared["inputs"].test.name)
+        except HarnessError as e:
+            prepared["test_error"] = e
+
+    handing = threading.Thread(target=hand_over_test, daemon=True)
     thread = threading.Thread(target=clean_worker, daemon=True)
     thread.start()
     try:
         first = run_worker(request(mode, first_dir), provide, limits, sandbox, readable=[*submission.files, first_inputs],
                            writable=[first_dir])
         if first.report.violations:
-            return replace(first, logits=None, report=replace(first.report, team=team, notes=fixed_notes(first.report.notes)))
+            return _unscored(first, team)
         if "inputs" not in prepared:
             raise WorkerError("crashed", "the worker finished without asking for its inputs")
+        handing.join()
+        if "test_error" in prepared:
+            raise prepared["test_error"]
         recount_inputs.update(graph_dir=str(first_dir), tensor=str(prepared["test"]), team=team)
         graph_ready.set()
         thread.join()
@@ -161,14 +172,22 @@ def run_isolated(
             if e.stage != "recount" or e.failure not in ("crashed", "invalid_output"):
                 raise e
             problem = Violation("<model>", "graph", "recount", 0, f"cannot be recounted from its exported graph: {e.message}")
-            return replace(first, logits=None, report=replace(first.report, team=team, notes=fixed_notes(first.report.notes),
-                                                              violations=first.report.violations + (problem,)))
+            return _unscored(first, team, (problem,))
         clean = clean_result["outcome"]
         return replace(clean, report=merge_reports(first.report, clean.report, team))
     finally:
         graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
+        if handing.is_alive():
+            handing.join()
         for folder in (first_dir, first_inputs, clean_dir, clean_inputs):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unscored(first: WorkerOutcome, team: str, problems: tuple[Violation, ...] = ()) -> WorkerOutcome:
+    """The first worker's outcome when nothing of it is scored: the parent's team, the fixed notes, no logits."""
+    report = first.report
+    return replace(first, logits=None, report=replace(report, team=team, notes=fixed_notes(report.notes),
+                                                      violations=report.violations + problems))
 
 
 def merge_reports(first: ModelReport, clean: ModelReport, team: str) -> ModelReport:

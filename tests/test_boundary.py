@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, json_of
-from harness.errors import SubmissionError
+from harness.errors import DataError, SubmissionError
 from harness.leaderboard import read_entries
 from harness.sandbox import bwrap_available
 from harness.staging import is_sibling, stage_submission
@@ -161,6 +161,10 @@ def test_a_poisoned_cache_file_is_never_used_and_workers_get_private_copies(tmp_
     np.save(path, poisoned)
     again, hit = preprocess.cached_tensor(images, "sha", "test", (28, 28), "k", make)
     assert not hit and np.array_equal(np.load(again), honest) and cache.is_intact(again)
+    np.save(path, poisoned)  # poisoned after the check: the worker's verified copy refuses it
+    with pytest.raises(DataError, match="no longer matched its digest"):
+        cache.verified_copy(path, tmp_path / "worker-copy.npy")
+    assert not path.exists() and not (tmp_path / "worker-copy.npy").exists()
 
 
 def test_the_cache_evicts_the_least_recently_used_beyond_its_cap(tmp_path, monkeypatch):
