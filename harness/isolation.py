@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass, replace
@@ -35,10 +36,32 @@ from harness.protocol import Loaded, WorkerMode, WorkerRequest, one_line
 from harness.report import ModelReport, Violation, fixed_notes
 from harness.rules import submission_team
 from harness.sandbox import SandboxMode, resolve_mode
-from harness.staging import StagedSubmission, staged
+from harness.staging import StagedSubmission, is_sibling, staged
 from harness.worker import INPUTS, WorkerLimits, WorkerOutcome, new_outdir, run_worker
 
 ProgressFn = Callable[[int, int], None]
+
+
+def submission_files(path: Path) -> list[Path]:
+    """The files staging takes for `path`: the file and its literal same-stem regular siblings (names only, nothing read).
+
+    Evaluation itself uses the staged copies (`StagedSubmission.files`), never these.
+    """
+    path = Path(path).absolute()
+    return sorted(p for p in path.parent.iterdir()
+                  if (p == path or is_sibling(p.name, path.stem)) and stat.S_ISREG(os.lstat(p).st_mode))
+
+
+def submission_bytes(files: list[Path]) -> int:
+    """The size of a submission as stored: the total bytes of the files its worker is given.
+
+    Pass the staged copies (`StagedSubmission.files`): what the worker cannot read cannot
+    hold weights, so these bytes are all a submission can load from.
+
+    >>> submission_bytes([Path("submissions/zoo_quantized.py"), Path("submissions/zoo_quantized.pt")]) > 0
+    True
+    """
+    return sum(Path(f).stat().st_size for f in files)
 
 
 @dataclass(frozen=True)
