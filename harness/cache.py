@@ -71,7 +71,7 @@ def is_intact(path: Path) -> bool:
     if not matches:
         _forget(path)
         return False
-    os.utime(path)
+    os.utime(_digest_of(path))  # the digest's time is the last use: the tensor's own stays its build time
     return True
 
 
@@ -87,8 +87,12 @@ def evict(folder: Path, limit: int, keep: Path | None = None) -> list[Path]:
     files = []
     for entry in os.scandir(folder):
         if entry.is_file(follow_symlinks=False) and not entry.name.endswith(DIGEST) and not entry.name.startswith("."):
-            st = entry.stat(follow_symlinks=False)
-            files.append((st.st_mtime, st.st_size, Path(entry.path)))
+            path = Path(entry.path)
+            try:
+                used = os.stat(_digest_of(path)).st_mtime
+            except OSError:
+                used = 0.0  # no digest: never verified, first to go
+            files.append((used, entry.stat(follow_symlinks=False).st_size, path))
     total, removed = sum(size for _, size, _ in files), []
     for _, size, path in sorted(files):
         if total <= limit:

@@ -173,7 +173,7 @@ def test_the_cache_evicts_the_least_recently_used_beyond_its_cap(tmp_path, monke
     monkeypatch.setenv("HARNESS_CACHE_MB", "4")
     for i, name in enumerate(("old.npy", "used.npy", "new.npy")):
         cache.store(tmp_path / name, b"x" * 2**20)
-        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+        os.utime(tmp_path / f"{name}.sha256", (1000 + i, 1000 + i))  # last used long ago, in this order
     assert cache.is_intact(tmp_path / "old.npy")  # used now: the most recent
     cache.store(tmp_path / "newest.npy", b"y" * 2**21)  # 5 MB: the least recently used one goes
     assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["new.npy", "newest.npy", "old.npy"]
