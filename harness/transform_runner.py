@@ -81,8 +81,8 @@ def _advance(lines: list[bytes], seen: int, on_advance) -> int:
 
 def main() -> None:
     """The child: rebuild, check on one image, transform each part, write it; one JSON line at the end."""
+    from harness import cache
     from harness.errors import HarnessError
-    from harness.fileio import atomic_write
     from harness.preprocess import check_pipeline, load_image, rebuild_transform, transform_images
 
     request = json.loads(sys.stdin.readline())
@@ -98,7 +98,7 @@ def main() -> None:
             tensor = transform_images([Path(p) for p in paths], pipeline, advance)
             buffer = io.BytesIO()
             np.save(buffer, tensor)
-            atomic_write(Path(out), buffer.getvalue())
+            cache.store(Path(out), buffer.getvalue())  # with its digest, as every cached tensor
     print(json.dumps({"problem": problem}), flush=True)
 
 
