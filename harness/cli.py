@@ -13,7 +13,7 @@ from rich.text import Text
 
 from harness.cli_common import (
     ConfigOpt, JsonOpt, LeaderboardOpt, announce_competition, answer_key, ensure_data, err, error_json, guard, load_cfg,
-    note_older_rows, out, print_json, progress_bar,
+    note_older_rows, out, print_json, progress_bar, read_board,
 )
 from harness.cli_data import data_app, init_cmd
 from harness.errors import HarnessError
@@ -29,7 +29,7 @@ def _evaluation_json(result) -> dict:
         "f1_term": result.scores.public.f1_term, "reference_macs": e.ref_macs, "reference_f1": e.ref_f1,
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
-        "notes": list(result.report.notes),
+        "notes": list(result.report.notes), "leaderboard": str(result.leaderboard),
     }
 
 
@@ -102,6 +102,7 @@ def check(
     from harness.evaluate import check_submission
     from harness.render import check_report
     from harness.sandbox import resolve_mode
+    from harness.scoring import reference_warning
 
     cfg = load_cfg(config)
     ensure_data(cfg, not as_json)
@@ -119,10 +120,13 @@ def check(
             raise typer.Exit(code=1) from None
         raise
     report, passed = result.report, result.passed
+    weak = reference_warning(cfg.reference.f1) if path.resolve() == cfg.reference_path and cfg.has_reference else None
     if as_json:
-        print_json({"competition": identity, **result.to_dict(cfg)})
+        print_json({"competition": identity, **result.to_dict(cfg), **({"reference_warning": weak} if weak else {})})
     else:
         out.print(check_report(report, cfg, passed, layers, result.sandbox))
+        if weak:
+            err.print(Text(f"warning: {weak}", style="bold yellow"))
     if not passed:
         raise typer.Exit(code=1)
 
@@ -150,7 +154,6 @@ def leaderboard_cmd(
     from datetime import datetime, timezone
 
     from harness import board as board_mod
-    from harness.leaderboard import check_competition, read_entries
     from harness.render import attempts_table, board_table
     from harness.rules import check_reveal
 
@@ -159,8 +162,7 @@ def leaderboard_cmd(
         check_reveal(cfg, datetime.now(timezone.utc), reveal)
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
-    entries = read_entries(leaderboard)
-    older = check_competition(entries, identity, leaderboard, cfg.source)
+    entries, older = read_board(leaderboard, cfg, identity, show=not as_json)
     if not as_json:
         note_older_rows(older, leaderboard, cfg)
     if show_all and html is not None:
@@ -176,7 +178,8 @@ def leaderboard_cmd(
         standings = board_mod.private_board(entries, board_mod.read_picks(leaderboard), cfg, key)
     else:
         standings = board_mod.public_board(entries, cfg, key)
-    configs = sorted(board_mod.board_config_ids(entries))
+    part = "private" if private else "public"
+    configs = sorted(board_mod.board_config_ids(entries, cfg, part))
     if plot is not None:
         from harness.plots import plot_board
 
@@ -186,7 +189,7 @@ def leaderboard_cmd(
 
         write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
     meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
-            "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
+            "confidence": board_mod.CONFIDENCE, "config": cfg.part_config_id(part), "row_configs": configs, "intervals": key is not None}
     if as_json:
         print_json({**meta, "rows": [s.to_dict(private) for s in standings]})
     elif not standings:
@@ -236,13 +239,11 @@ def history_cmd(
         harness history team4 --plot team4.png
     """
     from harness.board import history, read_picks
-    from harness.leaderboard import check_competition, read_entries
     from harness.render import history_table
 
     cfg = load_cfg(config)
     identity = announce_competition(cfg, show=not as_json)
-    entries = read_entries(leaderboard)
-    check_competition(entries, identity, leaderboard, cfg.source)
+    entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
     rows = history(entries, team)
     if not rows:
         raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
@@ -287,16 +288,14 @@ def forecast_cmd(
     """
     from harness import forecast as forecast_mod
     from harness.board import read_picks
-    from harness.leaderboard import check_competition, read_entries
     from harness.render import backtest_report, forecast_table
 
     if backtest and (team or plot):
         raise HarnessError("--backtest measures the whole board: leave out --team and --plot")
     cfg = load_cfg(config)
-    entries = read_entries(leaderboard)
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
-    check_competition(entries, identity, leaderboard, cfg.source)
+    entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
     key = answer_key(cfg, needed_for="the forecast needs the labels of the public images")
     picks = read_picks(leaderboard)
     if backtest:
@@ -359,6 +358,7 @@ def reference(
     from harness.config import write_reference
     from harness.evaluate import recompute_reference
     from harness.render import reference_table
+    from harness.scoring import reference_warning
 
     cfg = load_cfg(config)
     ensure_data(cfg, True)
@@ -367,6 +367,9 @@ def reference(
     pinned = cfg.pinned_reference
     table = reference_table(result, cfg)
     out.print(table)
+    weak = reference_warning(min(result.public_f1, result.private_f1))
+    if weak:
+        err.print(Text(f"warning: {weak}", style="bold yellow"))
     if write:
         path = write_reference(cfg, result.macs, result.public_f1, result.private_f1)
         out.print(f"pinned in {path}")

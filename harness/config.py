@@ -101,6 +101,12 @@ class Competition:
             return f"profile={self.profile} (no reference values yet)"
         return config_id(self.profile, self.reference)
 
+    def part_config_id(self, part: Part) -> str:
+        """`config_id` with the reference values `part`'s scores use (the private board may pin its own)."""
+        if self.pinned_reference is None:
+            return self.config_id
+        return config_id(self.profile, self.reference_for(part)) + (" (private board)" if part == "private" else "")
+
     def reference_for(self, part: Part) -> Reference:
         """The reference a score on `part` ("public" or "private") is computed against.
 

@@ -177,10 +177,10 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
     """Simulate the private board `draws` times from the public images; see the module doc.
 
     Only `key.labels[key.public]` and the size of the private part are read from the key.
-    Scores use `ref` (default: the pinned public reference values). `cache` keeps decoded
+    Scores use `ref` (default: the private board's reference values, as it scores). `cache` keeps decoded
     predictions by row id between calls.
     """
-    ref = ref or cfg.reference
+    ref = ref or cfg.reference_for("private")
     cache = {} if cache is None else cache
     n_public, n_private = int(key.public.sum()), int(key.private.sum())
     if n_public == 0 or n_private == 0:
@@ -274,8 +274,8 @@ def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition
              splits: int = SPLITS, draws: int = DRAWS, seed: int = 0) -> Backtest:
     """Forecast each of `splits` random re-splits from its public part; score against its private board.
 
-    Every scored row is rescored on each re-split (public and private macro-F1 under the
-    pinned public reference values), automatic picks follow the re-split's public
+    Every scored row is rescored on each re-split (public and private macro-F1, each under
+    its board's reference values), automatic picks follow the re-split's public
     scores, manual picks stay. Returns the Brier scores of P(top 3) and P(rank 1), their
     reliability tables, the same scores for the public board taken as final, and the
     coverage of the private-score interval.
@@ -290,14 +290,14 @@ def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition
     masks = resplit_masks(key, splits, seed)
     public_f1 = weighted_macro_f1(key.labels, predictions, masks, cfg.num_classes)
     private_f1 = weighted_macro_f1(key.labels, predictions, ~masks, cfg.num_classes)
-    ref = cfg.reference
+    ref, private_ref = cfg.reference_for("public"), cfg.reference_for("private")
     p_top3, p_first, o_top3, o_first, pub_top3, pub_first, covered = [], [], [], [], [], [], []
     for r in range(splits):
         board = [replace(e, public_f1=float(public_f1[i, r]), private_f1=float(private_f1[i, r]),
                          public_score=compute_score(e.macs, float(public_f1[i, r]), ref).total,
-                         private_score=compute_score(e.macs, float(private_f1[i, r]), ref).total)
+                         private_score=compute_score(e.macs, float(private_f1[i, r]), private_ref).total)
                  for i, e in enumerate(scored)]
-        fc = forecast_board(board, picks, cfg, AnswerKey(key.labels, masks[r]), draws, seed + 1 + r, ref, cache)
+        fc = forecast_board(board, picks, cfg, AnswerKey(key.labels, masks[r]), draws, seed + 1 + r, private_ref, cache)
         outcome = {s.team: s for s in private_board(board, picks, cfg, None)}
         for t in fc.teams:
             p_top3.append(t.p_top3)

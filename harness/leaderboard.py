@@ -190,13 +190,22 @@ def _current_header(path: Path) -> bool:
         return tuple(next(csv.reader([f.readline()]), [])) == COLUMNS
 
 
-def check_competition(entries: list[Entry], competition: str, path: Path, config: Path | None = None) -> int:
+def check_competition(entries: list[Entry], competition: str, path: Path, config: Path | None = None,
+                      ancestors: tuple[str, ...] = (), rescoring: bool = False) -> int:
     """Refuse a board that holds rows of another competition; returns how many rows predate the record.
 
-    Raises LeaderboardError naming the file, the first foreign row and both competitions.
+    Rows of an `ancestor` (this competition before an answer-key correction) are refused
+    with the command that rescores them, unless `rescoring`. Raises LeaderboardError
+    naming the file, the first foreign row and both competitions.
     """
     for line, e in enumerate(entries, start=2):
         if e.competition and e.competition != competition:
+            if e.competition in ancestors:
+                if rescoring:
+                    continue
+                raise LeaderboardError(
+                    f"{path}:{line}: row {e.id} was scored under the answer key before its correction ({e.competition}, "
+                    f"now {competition}); run `harness rescore --leaderboard {path}` to rescore its rows under the corrected key")
             where = f" (configuration {config})" if config else ""
             raise LeaderboardError(
                 f"{path}:{line}: row {e.id} belongs to competition {e.competition}, not {competition}{where}; "

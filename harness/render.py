@@ -14,7 +14,7 @@ from rich.text import Text
 
 from harness.config import Competition
 from harness.report import ModelReport
-from harness.scoring import macs_term
+from harness.scoring import compute_score, macs_term
 
 
 def _fmt_int(n) -> str:
@@ -43,10 +43,12 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     table.add_row("MACs", _fmt_int(e.macs), _fmt_int(cfg.reference.macs))
     table.add_row("params", _fmt_int(e.params), "")
     table.add_row("macro-F1 (public)", _fmt(s.public_f1), _fmt(cfg.reference.f1))
-    table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
-    table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
-    table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
-    notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
+    own = compute_score(cfg.reference.macs, cfg.reference.f1, cfg.reference)  # 1.0 and 0.0, or 1.0 and 1.0 below F1 0.5
+    table.add_row("MACs term", _fmt(s.public.macs_term), _fmt(own.macs_term))
+    table.add_row("F1 term (public)", _fmt(s.public.f1_term), _fmt(own.f1_term))
+    table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < own.total else "bold"),
+                  _fmt(own.total))
+    notes = [f"row {e.id} appended to {result.leaderboard}; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
     if result.sandbox == "none":
         notes.append(UNSANDBOXED)
     notes += list(result.report.notes)
