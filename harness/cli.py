@@ -324,16 +324,19 @@ def forecast_cmd(
 def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: ConfigOpt = None):
     """Recompute every score under the current reference values and counting profile.
 
-    The original values stay in the `original_*` columns and a backup is written first.
+    Rows scored before an answer-key correction (`harness data fix-labels`) are rescored
+    from their stored predictions under the corrected key. The original values stay in the `original_*` columns and a backup is written first.
 
     Example:
         harness rescore --leaderboard leaderboard.csv
     """
     from harness.board import rescore
     from harness.config import PROFILE_CHANGED_IN
+    from harness.lineage import ancestors, relabeller
 
     cfg = load_cfg(config)
-    result = rescore(leaderboard, cfg, announce_competition(cfg))
+    earlier = ancestors(cfg.data_dir)
+    result = rescore(leaderboard, cfg, announce_competition(cfg), relabeller(cfg) if earlier else None, earlier)
     out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
     if result.missing:
         err.print(Text(f"note: {result.missing} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))

@@ -82,11 +82,48 @@ def data_manifest(
     Example:
         harness data manifest --config mycomp/pyproject.toml
     """
-    from harness.data import write_manifest
+    from harness.data import competition_identity, write_manifest
 
     cfg = load_cfg(config)
-    announce_competition(cfg, needs_data=False)
-    out.print(f"wrote {write_manifest(path or cfg.data_dir, cfg.classes)}")
+    announce_competition(cfg, needs_data=False, show=path is not None)
+    root = path or cfg.data_dir
+    written = write_manifest(root, cfg.classes)
+    out.print(f"wrote {written}: competition {competition_identity(cfg.name, root)}")
+    out.print("next: `harness reference --write` to pin the reference on this data; to correct the answer key of a "
+              "competition with a board, use `harness data fix-labels` instead, which keeps the board's rows")
+
+
+@data_app.command("fix-labels")
+@guard
+def data_fix_labels(
+    answers: Annotated[Optional[Path], typer.Option("--answers", help="The corrected answer key (image,label,part).")] = None,
+    remove: Annotated[Optional[list[str]], typer.Option("--remove", help="A test image to remove (repeat for more).")] = None,
+    leaderboard: Annotated[Optional[list[Path]], typer.Option("--leaderboard", "-l", help="A board to rescore under the corrected key (repeat for more).")] = None,
+    config: ConfigOpt = None,
+):
+    """Correct the answer key or remove a broken test image, keeping every board's rows.
+
+    The old key and removed images are kept under `<data>/fixes/`, the manifest is
+    re-pinned, and the old identity is recorded in `<data>/lineage.json` as this
+    competition's: each board's rows are rescored from their stored predictions
+    (their first values stay in the `original_*` columns). Then re-pin the reference.
+
+    Example:
+        harness data fix-labels --answers answers-fixed.csv --remove 0042.png -l board.csv
+    """
+    from harness.board import rescore
+    from harness.lineage import ancestors, fix_answers, relabeller
+
+    cfg = load_cfg(config)
+    announce_competition(cfg)
+    fix = fix_answers(cfg, answers, remove or [])
+    out.print(f"{fix.relabelled} label(s) changed, {len(fix.removed)} image(s) removed (kept in {fix.kept_in}); "
+              f"competition {fix.old_identity} is now {fix.new_identity}")
+    for board in leaderboard or []:
+        done = rescore(board, cfg, fix.new_identity, relabeller(cfg), ancestors(cfg.data_dir))
+        out.print(f"{board}: rescored {done.done} row(s) under the corrected key; backup: {done.backup}")
+    out.print("next: `harness reference --write` (the reference's F1 changed with the key), then "
+              "`harness rescore -l BOARD` for each board")
 
 
 @guard

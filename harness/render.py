@@ -166,15 +166,41 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
 
 
 def attempts_table(entries, private: bool) -> Table:
-    """Every attempt, failed ones included, in file order."""
-    table = Table(title="all attempts")
-    for col in ("id", "time (UTC)", "team", "status", "MACs", "public F1", "public score", *(["private score"] if private else []), "reason"):
-        table.add_column(col)
+    """Every attempt, failed ones included, in file order.
+
+    A `was` column shows the public score before a rescoring (answer-key fix or new
+    reference values) where it moved; a note names files submitted by more than one team.
+    Reasons are cut to one line (the full text is in `--json`).
+    """
+    moved = any(e.original_public_score is not None and e.original_public_score != e.public_score for e in entries)
+    shared = shared_files(entries)
+    table = Table(title="all attempts", caption="; ".join(shared) or None)
+    for col in ("id", "time (UTC)", "team", "status", "MACs", "public F1", "public score", *(["was"] if moved else []),
+                *(["private score"] if private else []), "reason"):
+        table.add_column(col, no_wrap=col != "reason", overflow="ellipsis" if col == "reason" else "fold",
+                         max_width=40 if col == "reason" else None)
     for e in entries:
         status = Text(e.status, style="green" if e.scored else "red")
-        table.add_row(str(e.id), e.time_utc, e.team, status, _fmt_int(e.macs), _fmt(e.public_f1), _fmt(e.public_score),
-                      *([_fmt(e.private_score)] if private else []), e.failure + (f": {e.message}" if e.message else ""))
+        was = _fmt(e.original_public_score) if e.original_public_score is not None and e.original_public_score != e.public_score else ""
+        table.add_row(str(e.id), e.time_utc[:16], e.team, status, _fmt_int(e.macs), _fmt(e.public_f1), _fmt(e.public_score),
+                      *([was] if moved else []), *([_fmt(e.private_score)] if private else []),
+                      Text(e.failure + (f": {e.message}" if e.message else ""), no_wrap=True, overflow="ellipsis"))
     return table
+
+
+def shared_files(entries) -> list[str]:
+    """One line per submission file (same sha256) scored for more than one team.
+
+    >>> from types import SimpleNamespace as Row
+    >>> shared_files([Row(id=1, team="a", file_sha256="f", scored=True), Row(id=2, team="b", file_sha256="f", scored=True)])
+    ['the same file was submitted by a (row 1) and b (row 2)']
+    """
+    by_file: dict[str, dict[str, int]] = {}
+    for e in entries:
+        if e.scored and e.file_sha256:
+            by_file.setdefault(e.file_sha256, {}).setdefault(e.team, e.id)
+    return ["the same file was submitted by " + " and ".join(f"{t} (row {i})" for t, i in teams.items())
+            for teams in by_file.values() if len(teams) > 1]
 
 
 def history_table(rows: list[dict], team: str) -> Table:
