@@ -307,6 +307,8 @@ def forecast_cmd(
         return
     result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed)
     payload = result.to_dict(team)  # checks --team before anything is written
+    for warning in result.warnings if not as_json else ():
+        err.print(Text(f"warning: {warning}", style="bold yellow"))
     if plot is not None:
         from harness.plots import plot_rank_probabilities
 

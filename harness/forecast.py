@@ -35,8 +35,9 @@ from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import HarnessError, LeaderboardError
 from harness.leaderboard import Entry, day_of, decode_predictions
-from harness.metrics import unseen_sample_counts, weighted_macro_f1
+from harness.metrics import bootstrap_macro_f1, unseen_sample_counts, weighted_macro_f1
 from harness.scoring import Reference, compute_score
+from harness.shrinkage import shrinkage_shifts
 
 TOP = 3
 """P(top 3) is the chance of a final rank of TOP or better."""
@@ -45,6 +46,8 @@ INTERVAL = 0.90
 DRAWS = 1000
 SPLITS = 200
 BINS = 10
+NOISE_RESAMPLES = 200
+"""Bootstrap resamples of the public images that estimate each entry's noise for the shrinkage."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class Forecast:
     public_images: int
     private_images: int
     reference: Reference
+    warnings: tuple[str, ...] = ()
+    """Classes absent from a part (`missing_classes`)."""
+    shrunk: bool = True
     interval: float = INTERVAL
 
     def team(self, name: str) -> TeamForecast:
@@ -93,7 +99,7 @@ class Forecast:
         return {"draws": self.draws, "seed": self.seed, "public_images": self.public_images,
                 "private_images": self.private_images, "reference_macs": self.reference.macs,
                 "reference_f1": self.reference.f1, "interval": self.interval, "top": TOP,
-                "teams": [t.to_dict() for t in rows]}
+                "shrunk": self.shrunk, "warnings": list(self.warnings), "teams": [t.to_dict() for t in rows]}
 
 
 @dataclass(frozen=True)
@@ -159,25 +165,55 @@ def _predictions(e: Entry, key: AnswerKey, cache: dict[int, np.ndarray]) -> np.n
     return cache[e.id]
 
 
-def rank_draws(scores: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    """Ranks (1 = best) of draws x teams `scores`, lower first, ties by lower `tiebreak`.
+def rank_probabilities(scores: np.ndarray) -> np.ndarray:
+    """teams x ranks: P(final rank = k) over draws x teams `scores`; exact ties share their ranks.
 
-    >>> rank_draws(np.array([[0.3, 0.1, 0.3]]), np.array([[2, 0, 1]]))
-    array([[3, 1, 2]])
+    k teams level on a draw occupy the next k ranks and each gets 1/k of each of them,
+    so two identical entries get the same probabilities, never 100% and 0% by time.
+
+    >>> rank_probabilities(np.array([[0.1, 0.1, 0.3], [0.2, 0.1, 0.3]])).tolist()
+    [[0.5, 0.5, 0.0], [0.75, 0.25, 0.0], [0.0, 0.0, 1.0]]
     """
-    order = np.lexsort((tiebreak, scores), axis=1)
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1, scores.shape[1] + 1), order.shape), axis=1)
-    return ranks
+    draws, teams = scores.shape
+    better = (scores[:, None, :] < scores[:, :, None]).sum(axis=2)  # draws x teams: how many are strictly better
+    level = (scores[:, None, :] == scores[:, :, None]).sum(axis=2)  # ... and how many share the score (self included)
+    out = np.zeros((teams, teams))
+    for offset in range(int(level.max())):
+        sharing = level > offset
+        team_index = np.broadcast_to(np.arange(teams), scores.shape)[sharing]
+        np.add.at(out, (team_index, better[sharing] + offset), 1.0 / level[sharing])
+    return out / draws
+
+
+def _board_rows(entries: list[Entry], teams: dict[str, int]) -> list[Entry]:
+    """Every scored row of the board's teams, by time: the picks and the entries they were selected among."""
+    return sorted((e for e in entries if e.scored and e.team in teams), key=lambda e: (e.time_utc, e.id))
+
+
+def missing_classes(key: AnswerKey, classes: tuple[str, ...]) -> list[str]:
+    """One warning per class absent from the public or the private part.
+
+    >>> missing_classes(AnswerKey(np.array([0, 0, 1]), np.array([True, False, False])), ("a", "b"))
+    ['class b has no public images: its F1 on the private part cannot be simulated, so the forecast is overconfident']
+    """
+    out = []
+    for part, mask in (("public", key.public), ("private", key.private)):
+        present = set(np.unique(key.labels[mask]).tolist())
+        out += [f"class {name} has no {part} images: " + (
+            "its F1 on the private part cannot be simulated, so the forecast is overconfident" if part == "public"
+            else "every entry's private F1 counts it as 0") for c, name in enumerate(classes) if c not in present]
+    return out
 
 
 def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey,
                    draws: int = DRAWS, seed: int = 0, ref: Reference | None = None,
-                   cache: dict[int, np.ndarray] | None = None) -> Forecast:
+                   cache: dict[int, np.ndarray] | None = None, shrink: bool = True) -> Forecast:
     """Simulate the private board `draws` times from the public images; see the module doc.
 
     Only `key.labels[key.public]` and the size of the private part are read from the key.
-    Scores use `ref` (default: the private board's reference values, as it scores). `cache` keeps decoded
+    Scores use `ref` (default: the private board's reference values, as it scores). With
+    `shrink` (the default), each pick's simulated F1 is centred on its empirical-Bayes
+    estimate (`harness.shrinkage`) instead of its public F1. `cache` keeps decoded
     predictions by row id between calls.
     """
     ref = ref or cfg.reference_for("private")
@@ -192,30 +228,34 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
         raise LeaderboardError("no scored submissions on the board: nothing to forecast")
     chosen = final_entries(entries, picks, cfg.final_picks)
     teams = {s.team: i for i, s in enumerate(standings)}  # columns in public-rank order
-    rows = sorted((e for t in teams for e in chosen[t]), key=lambda e: (e.time_utc, e.id))
-    team_of = [teams[e.team] for e in rows]
+    picked = {e.id for t in teams for e in chosen[t]}
+    rows = _board_rows(entries, teams)
+    labels = key.labels[key.public]
     predictions = np.stack([_predictions(e, key, cache)[key.public] for e in rows])
+    is_pick = np.array([e.id in picked for e in rows])
     counts = unseen_sample_counts(n_public, n_private, draws, seed)
-    f1 = weighted_macro_f1(key.labels[key.public], predictions, counts, cfg.num_classes)
-    entry_scores = [compute_score(e.macs, f, ref).total for e, f in zip(rows, f1)]
+    f1 = weighted_macro_f1(labels, predictions[is_pick], counts, cfg.num_classes)
+    if shrink:
+        public_f1 = np.array([e.public_f1 for e in rows])
+        noise = bootstrap_macro_f1(labels, predictions, cfg.num_classes, NOISE_RESAMPLES, seed).T
+        shifts = shrinkage_shifts(public_f1, noise, np.array([teams[e.team] for e in rows]))
+        f1 = np.clip(f1 + shifts[is_pick, None], 0.0, 1.0)
+    picks_in_order = [e for e, p in zip(rows, is_pick) if p]
     team_scores = np.full((draws, len(teams)), np.inf)
-    tiebreak = np.zeros((draws, len(teams)), dtype=np.int64)
-    for order, (t, s) in enumerate(zip(team_of, entry_scores)):  # rows by time: on a tie the earlier stays
-        better = s < team_scores[:, t]
-        team_scores[better, t] = s[better]
-        tiebreak[better, t] = order
-    ranks = rank_draws(team_scores, tiebreak)
+    for e, f in zip(picks_in_order, f1):
+        team_scores[:, teams[e.team]] = np.minimum(team_scores[:, teams[e.team]], compute_score(e.macs, f, ref).total)
+    probabilities = rank_probabilities(team_scores)
     tail = (1 - INTERVAL) / 2
     low, high = np.quantile(team_scores, [tail, 1 - tail], axis=0)
     result = []
     for i, s in enumerate(standings):
-        probabilities = np.bincount(ranks[:, i] - 1, minlength=len(teams)) / draws
+        p = probabilities[i]
         result.append(TeamForecast(
             team=s.team, public_rank=s.rank, public_score=s.score, picks=tuple(sorted(e.id for e in chosen[s.team])),
-            rank_probabilities=tuple(float(p) for p in probabilities), p_first=float(np.mean(ranks[:, i] == 1)),
-            p_top3=float(np.mean(ranks[:, i] <= TOP)), expected_rank=float(ranks[:, i].mean()),
-            score_low=float(low[i]), score_high=float(high[i])))
-    return Forecast(tuple(result), draws, seed, n_public, n_private, ref)
+            rank_probabilities=tuple(float(x) for x in p), p_first=float(p[0]), p_top3=float(p[:TOP].sum()),
+            expected_rank=float(p @ np.arange(1, len(teams) + 1)), score_low=float(low[i]), score_high=float(high[i])))
+    return Forecast(tuple(result), draws, seed, n_public, n_private, ref, warnings=tuple(missing_classes(key, cfg.classes)),
+                    shrunk=shrink)
 
 
 def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey, team: str,

@@ -166,7 +166,7 @@ def read_entries(path: Path) -> list[Entry]:
         )
     if not text.endswith("\n"):
         raise LeaderboardError(f"{path}:{text.count(chr(10)) + 1}: the last row is truncated (no line end); the file was not changed")
-    entries = []
+    entries, lines = [], {}
     for row in reader:
         line = reader.line_num
         if len(row) != len(header):
@@ -175,6 +175,10 @@ def read_entries(path: Path) -> list[Entry]:
         values = {name: _from_cell(name, cells[name], line, path) for name in COLUMNS}
         if values["status"] not in (STATUS_SCORED, STATUS_FAILED):
             raise LeaderboardError(f"{path}:{line}: status must be {STATUS_SCORED} or {STATUS_FAILED}, got {values['status']!r}")
+        if values["id"] in lines:
+            raise LeaderboardError(f"{path}:{line}: row id {values['id']} repeats the id of line {lines[values['id']]}; "
+                                   "ids must be unique (a hand-merged board?); the file was not changed")
+        lines[values["id"]] = line
         entries.append(Entry(**values))
     return entries
 

@@ -138,7 +138,7 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
                               + (["public #", "change"] if private else [])}
     for s in standings:
         values = {"#": str(s.rank), "tie": str(s.tie_group or "-"), "team": s.team, "id": str(s.entry_id), "MACs": _fmt_int(s.macs),
-                  "F1": _fmt(s.f1), "score": _fmt(s.score), "95% CI": "-" if s.ci_low is None else f"{s.ci_low:.3f}-{s.ci_high:.3f}",
+                  "F1": _fmt(s.f1), "score": _fmt(s.score), "95% CI": "-" if s.ci_low is None else interval_text(s.ci_low, s.ci_high),
                   "subs": str(s.submissions)}
         if private:
             change = s.change or 0
@@ -225,6 +225,15 @@ MAX_RANK_COLUMNS = 12
 """Up to this many teams the forecast table shows every P(final rank = k) column."""
 
 
+def interval_text(low: float, high: float) -> str:
+    """An interval that reads well with negative ends.
+
+    >>> interval_text(-1.588, -1.233), interval_text(0.1, 0.25)
+    ('-1.588 to -1.233', '0.100 to 0.250')
+    """
+    return f"{low:.3f} to {high:.3f}"
+
+
 def forecast_table(forecast, team: str | None = None) -> Table:
     """Per team by public rank: its final picks, P(1st), P(top 3), expected rank, private-score interval.
 
@@ -237,14 +246,16 @@ def forecast_table(forecast, team: str | None = None) -> Table:
     table = Table(title="shake-up forecast (from public information only)", box=box.SIMPLE_HEAVY,
                   caption=f"{forecast.draws} paired draws of {forecast.private_images} unseen images from the "
                           f"{forecast.public_images} public ones; final picks as the private board takes them; "
-                          f"{forecast.interval:.0%} interval of the private score")
+                          + ("public F1 shrunk toward the board (empirical Bayes); " if forecast.shrunk else "")
+                          + f"private scores under ref_macs={forecast.reference.macs} ref_f1={forecast.reference.f1:.4f}; "
+                          f"{forecast.interval:.0%} interval of the private score; exact ties share their ranks")
     columns = ["public #", "team", "picks", "public score", "P(1st)", "P(top 3)", "E(rank)", f"{forecast.interval:.0%} private score"]
     columns += [f"#{k}" for k in range(1, n + 1)] if per_rank else []
     for col in columns:
         table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team")
     for t in rows:
         cells = [str(t.public_rank), t.team, ",".join(map(str, t.picks)), _fmt(t.public_score), percent(t.p_first),
-                 percent(t.p_top3), f"{t.expected_rank:.2f}", f"{t.score_low:.3f}-{t.score_high:.3f}"]
+                 percent(t.p_top3), f"{t.expected_rank:.2f}", interval_text(t.score_low, t.score_high)]
         if per_rank:
             cells += [percent(p) for p in t.rank_probabilities]
         table.add_row(*cells)
