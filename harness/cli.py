@@ -273,6 +273,8 @@ def forecast_cmd(
     draws: Annotated[int, typer.Option(min=1, help="Simulated private boards per forecast.")] = 1000,
     splits: Annotated[int, typer.Option(min=1, help="Re-splits of the held-out images (--backtest).")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the draws and re-splits.")] = 0,
+    resample: Annotated[bool, typer.Option("--resample", help="--backtest on held-out sets resampled with replacement, not re-splits of this one.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Take public F1 values at face value (no shrinkage): the method before it, for comparison.")] = False,
     config: ConfigOpt = None,
 ):
     """Forecast each team's final rank before the private board is revealed, from public data only.
@@ -285,8 +287,10 @@ def forecast_cmd(
         harness forecast --team team4 --json
         harness forecast --plot ranks.png
         harness forecast --backtest --splits 200
+        harness forecast --backtest --resample --raw
     """
     from harness import forecast as forecast_mod
+    from harness.backtest import backtest as run_backtest
     from harness.board import read_picks
     from harness.render import backtest_report, forecast_table
 
@@ -299,13 +303,13 @@ def forecast_cmd(
     key = answer_key(cfg, needed_for="the forecast needs the labels of the public images")
     picks = read_picks(leaderboard)
     if backtest:
-        result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
+        result = run_backtest(entries, picks, cfg, key, splits, draws, seed, "resample" if resample else "resplit", not raw)
         if as_json:
             print_json({"competition": identity, **result.to_dict()})
         else:
             out.print(backtest_report(result))
         return
-    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed)
+    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed, shrink=not raw)
     payload = result.to_dict(team)  # checks --team before anything is written
     for warning in result.warnings if not as_json else ():
         err.print(Text(f"warning: {warning}", style="bold yellow"))

@@ -9,13 +9,13 @@ team (paired). One bootstrap stage alone would spread a private score around the
 one only half as much as a second sample does, and its intervals would be too narrow
 (the README's calibration section has the measured coverage of both).
 A pick's macro-F1 on the draw (all configured classes) gives its score by the
-competition's formula (`harness.scoring`); a team's simulated private score is its best
-pick's, and the teams are ranked as the private board ranks them (ties by time).
+competition's formula (`harness.scoring`) under the private board's reference values; a
+team's simulated private score is its best pick's, and exact ties share their ranks.
 
-`backtest` measures the calibration on a board whose private part is known: it re-splits
-the held-out images into public and private parts many times (per class, keeping the
-part sizes), forecasts from each re-split's public part alone and compares with that
-re-split's private board.
+Each pick's public F1 is first shrunk toward its team's and the board's (empirical Bayes,
+`harness.shrinkage`), so a lucky public leader and a team's best of many entries are not
+taken at face value; `shrink=False` is the method before it. `harness.backtest` measures
+the calibration on a board whose private part is known.
 
 Usage:
     fc = forecast_board(read_entries(Path("leaderboard.csv")), {}, cfg, key)
@@ -44,8 +44,6 @@ TOP = 3
 INTERVAL = 0.90
 """Coverage of the reported interval of each team's private score."""
 DRAWS = 1000
-SPLITS = 200
-BINS = 10
 NOISE_RESAMPLES = 200
 """Bootstrap resamples of the public images that estimate each entry's noise for the shrinkage."""
 
@@ -100,55 +98,6 @@ class Forecast:
                 "private_images": self.private_images, "reference_macs": self.reference.macs,
                 "reference_f1": self.reference.f1, "interval": self.interval, "top": TOP,
                 "shrunk": self.shrunk, "warnings": list(self.warnings), "teams": [t.to_dict() for t in rows]}
-
-
-@dataclass(frozen=True)
-class ReliabilityBin:
-    """Forecasts in [low, high): how many, their mean, and how often the event happened."""
-
-    low: float
-    high: float
-    count: int
-    mean_forecast: float | None
-    observed: float | None
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Brier score and reliability of one event's forecast ("top3" or "first")."""
-
-    event: str
-    brier: float
-    public_board_brier: float
-    """Brier score of taking the public board as final (probability 1 or 0)."""
-    bins: tuple[ReliabilityBin, ...]
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "bins": [asdict(b) for b in self.bins]}
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """Forecasts against outcomes over `splits` random public/private re-splits."""
-
-    splits: int
-    draws: int
-    seed: int
-    teams: int
-    forecasts: int
-    top3: Calibration
-    first: Calibration
-    interval_coverage: float
-    """Share of teams whose realised private score fell inside the forecast interval."""
-    interval: float = INTERVAL
-
-    def to_dict(self) -> dict:
-        return {"splits": self.splits, "draws": self.draws, "seed": self.seed, "teams": self.teams,
-                "forecasts": self.forecasts, "top": TOP, "brier_top3": self.top3.brier, "brier_first": self.first.brier,
-                "public_board_brier_top3": self.top3.public_board_brier,
-                "public_board_brier_first": self.first.public_board_brier,
-                "interval": self.interval, "interval_coverage": self.interval_coverage,
-                "reliability_top3": self.top3.to_dict()["bins"], "reliability_first": self.first.to_dict()["bins"]}
 
 
 def _predictions(e: Entry, key: AnswerKey, cache: dict[int, np.ndarray]) -> np.ndarray:
@@ -275,80 +224,3 @@ def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Comp
         end = datetime.fromisoformat(day).replace(tzinfo=timezone.utc) + timedelta(days=1)
         points.append((end, forecast_board(board, picks, cfg, key, draws, seed, cache=cache).team(team).p_top3))
     return points
-
-
-def resplit_masks(key: AnswerKey, splits: int, seed: int) -> np.ndarray:
-    """`splits` x images boolean public masks: per class, as many public images as `key` has.
-
-    Usage: `resplit_masks(key, 5, seed=0).sum(axis=1)` is `key.public.sum()` in every row.
-    """
-    rng = np.random.default_rng(seed)
-    masks = np.zeros((splits, len(key.labels)), dtype=bool)
-    keys = rng.random(masks.shape)
-    for c in np.unique(key.labels):
-        members = np.flatnonzero(key.labels == c)
-        chosen = np.argsort(keys[:, members], axis=1)[:, :int(key.public[members].sum())]
-        rows = np.repeat(np.arange(splits), chosen.shape[1])
-        masks[rows, members[chosen].ravel()] = True
-    return masks
-
-
-def calibration(event: str, p: np.ndarray, outcome: np.ndarray, public_board_p: np.ndarray) -> Calibration:
-    """Brier score and reliability bins of forecasts `p` of an event against its 0/1 `outcome`.
-
-    >>> round(calibration("top3", np.array([0.9, 0.1]), np.array([1.0, 0.0]), np.array([1.0, 1.0])).brier, 4)
-    0.01
-    """
-    edges = np.linspace(0, 1, BINS + 1)
-    which = np.minimum((p * BINS).astype(int), BINS - 1)
-    bins = []
-    for b in range(BINS):
-        inside = which == b
-        n = int(inside.sum())
-        bins.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), n, float(p[inside].mean()) if n else None,
-                                   float(outcome[inside].mean()) if n else None))
-    return Calibration(event, float(np.mean((p - outcome) ** 2)), float(np.mean((public_board_p - outcome) ** 2)), tuple(bins))
-
-
-def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey,
-             splits: int = SPLITS, draws: int = DRAWS, seed: int = 0) -> Backtest:
-    """Forecast each of `splits` random re-splits from its public part; score against its private board.
-
-    Every scored row is rescored on each re-split (public and private macro-F1, each under
-    its board's reference values), automatic picks follow the re-split's public
-    scores, manual picks stay. Returns the Brier scores of P(top 3) and P(rank 1), their
-    reliability tables, the same scores for the public board taken as final, and the
-    coverage of the private-score interval.
-    """
-    if splits < 1:
-        raise HarnessError(f"splits must be at least 1, got {splits}")
-    scored = [e for e in entries if e.scored]
-    if not scored:
-        raise LeaderboardError("no scored submissions on the board: nothing to backtest")
-    cache: dict[int, np.ndarray] = {}
-    predictions = np.stack([_predictions(e, key, cache) for e in scored])
-    masks = resplit_masks(key, splits, seed)
-    public_f1 = weighted_macro_f1(key.labels, predictions, masks, cfg.num_classes)
-    private_f1 = weighted_macro_f1(key.labels, predictions, ~masks, cfg.num_classes)
-    ref, private_ref = cfg.reference_for("public"), cfg.reference_for("private")
-    p_top3, p_first, o_top3, o_first, pub_top3, pub_first, covered = [], [], [], [], [], [], []
-    for r in range(splits):
-        board = [replace(e, public_f1=float(public_f1[i, r]), private_f1=float(private_f1[i, r]),
-                         public_score=compute_score(e.macs, float(public_f1[i, r]), ref).total,
-                         private_score=compute_score(e.macs, float(private_f1[i, r]), private_ref).total)
-                 for i, e in enumerate(scored)]
-        fc = forecast_board(board, picks, cfg, AnswerKey(key.labels, masks[r]), draws, seed + 1 + r, private_ref, cache)
-        outcome = {s.team: s for s in private_board(board, picks, cfg, None)}
-        for t in fc.teams:
-            p_top3.append(t.p_top3)
-            p_first.append(t.p_first)
-            o_top3.append(outcome[t.team].rank <= TOP)
-            o_first.append(outcome[t.team].rank == 1)
-            pub_top3.append(t.public_rank <= TOP)
-            pub_first.append(t.public_rank == 1)
-            covered.append(t.score_low <= outcome[t.team].score <= t.score_high)
-    arrays = [np.array(a, dtype=float) for a in (p_top3, p_first, o_top3, o_first, pub_top3, pub_first)]
-    return Backtest(splits=splits, draws=draws, seed=seed, teams=len({e.team for e in scored}), forecasts=len(p_top3),
-                    top3=calibration("top3", arrays[0], arrays[2], arrays[4]),
-                    first=calibration("first", arrays[1], arrays[3], arrays[5]),
-                    interval_coverage=float(np.mean(covered)))

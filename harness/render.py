@@ -263,15 +263,19 @@ def forecast_table(forecast, team: str | None = None) -> Table:
 
 
 def backtest_report(bt) -> Group:
-    """Brier scores against the public board taken as final, interval coverage, reliability tables."""
-    summary = Table(title=f"forecast backtest: {bt.splits} random public/private re-splits of the held-out images, "
-                          f"{bt.teams} teams, {bt.draws} draws each", box=box.SIMPLE_HEAVY)
-    for col in ("event", "Brier (forecast)", "Brier (public board as final)"):
+    """Brier scores and RPS (each with its standard error, clustered by split) against the public board taken as final,
+    interval coverage, reliability tables."""
+    what = "held-out sets resampled with replacement" if bt.method == "resample" else "random public/private re-splits of the held-out images"
+    summary = Table(title=f"forecast backtest: {bt.splits} {what}, {bt.teams} teams, {bt.draws} draws each"
+                          + ("" if bt.shrunk else " (no shrinkage)"), box=box.SIMPLE_HEAVY)
+    for col in ("event", "forecast", "public board as final"):
         summary.add_column(col, justify="left" if col == "event" else "right")
-    summary.add_row("top 3", f"{bt.top3.brier:.4f}", f"{bt.top3.public_board_brier:.4f}")
-    summary.add_row("rank 1", f"{bt.first.brier:.4f}", f"{bt.first.public_board_brier:.4f}")
+    summary.add_row("Brier P(top 3)", f"{bt.top3.brier:.4f} ± {bt.top3.brier_se:.4f}", f"{bt.top3.public_board_brier:.4f} ± {bt.top3.public_board_brier_se:.4f}")
+    summary.add_row("Brier P(rank 1)", f"{bt.first.brier:.4f} ± {bt.first.brier_se:.4f}", f"{bt.first.public_board_brier:.4f} ± {bt.first.public_board_brier_se:.4f}")
+    summary.add_row("RPS (all ranks)", f"{bt.rps:.4f} ± {bt.rps_se:.4f}", f"{bt.public_board_rps:.4f} ± {bt.public_board_rps_se:.4f}")
     parts = [summary, Text(f"{bt.interval:.0%} private-score interval held the realised score in {bt.interval_coverage:.1%} "
-                           f"of {bt.forecasts} team forecasts (lower Brier is better)")]
+                           f"of {bt.forecasts} team forecasts (lower Brier and RPS are better; ± one standard error, "
+                           "clustered by split)")]
     for calibration, label in ((bt.top3, "P(top 3)"), (bt.first, "P(rank 1)")):
         table = Table(title=f"reliability of {label}", box=box.SIMPLE)
         for col in ("forecast bin", "forecasts", "mean forecast", "observed frequency"):

@@ -9,6 +9,7 @@ from PIL import Image
 from sklearn.metrics import f1_score
 
 from conftest import json_of
+from harness import backtest as bk
 from harness import forecast as fc
 from harness.board import final_entries, private_board, read_picks, select_final
 from harness.data import AnswerKey
@@ -66,7 +67,7 @@ def _row(i: int, team: str, macs: int, predictions: np.ndarray, key: AnswerKey, 
         failure="", message="", submission=f"{team}.py", file_sha256="", weights_sha256="", input_size="28x28",
         macs=macs, params=1, profile=cfg.profile, profile_macs="", profile_version=2, public_f1=f1["public"], private_f1=f1["private"],
         public_score=compute_score(macs, f1["public"], cfg.reference).total,
-        private_score=compute_score(macs, f1["private"], cfg.reference).total, ref_macs=cfg.reference.macs,
+        private_score=compute_score(macs, f1["private"], cfg.reference_for("private")).total, ref_macs=cfg.reference.macs,
         ref_f1=cfg.reference.f1, harness_version="", ptflops_version="", predictions=encode_predictions(predictions),
         original_public_score=None, original_private_score=None, original_ref_macs=None, original_ref_f1=None,
         original_profile="", rescored_utc="", competition="")
@@ -181,7 +182,7 @@ def test_rows_of_another_data_set_are_refused_by_name(tiny):
 
 def test_resplit_masks_keep_each_class_public_count(tiny):
     _, key, _ = tiny
-    masks = fc.resplit_masks(key, 30, seed=2)
+    masks = bk.resplit_masks(key, 30, seed=2)
     for c in range(CLASSES):
         assert (masks[:, key.labels == c].sum(axis=1) == key.public[key.labels == c].sum()).all()
     assert len({m.tobytes() for m in masks}) == 30
@@ -189,9 +190,9 @@ def test_resplit_masks_keep_each_class_public_count(tiny):
 
 def test_backtest_agrees_with_forecasts_and_outcomes_done_by_hand(tiny):
     cfg, key, rows = tiny
-    bt = fc.backtest(rows, {}, cfg, key, splits=4, draws=100, seed=7)
-    masks = fc.resplit_masks(key, 4, seed=7)
-    p, o = [], []
+    bt = bk.backtest(rows, {}, cfg, key, splits=4, draws=100, seed=7)
+    masks = bk.resplit_masks(key, 4, seed=7)
+    p, o, rps, splits = [], [], [], []
     for r, mask in enumerate(masks):
         split = AnswerKey(key.labels, mask)
         rescored = [_row(e.id, e.team, e.macs, decode_predictions(e.predictions), split, cfg, i) for i, e in enumerate(rows)]
@@ -199,8 +200,15 @@ def test_backtest_agrees_with_forecasts_and_outcomes_done_by_hand(tiny):
         outcome = {s.team: s.rank for s in private_board(rescored, {}, cfg, None)}
         p += [t.p_top3 for t in forecast.teams]
         o += [outcome[t.team] <= 3 for t in forecast.teams]
+        rps += [np.mean((np.cumsum(t.rank_probabilities)[:-1] - (np.arange(1, 4) >= outcome[t.team])) ** 2) for t in forecast.teams]
+        splits += [r] * 4
     assert bt.forecasts == 16 and bt.teams == 4
     assert bt.top3.brier == pytest.approx(np.mean((np.array(p) - np.array(o)) ** 2))
+    assert bt.rps == pytest.approx(np.mean(rps))
+    per_split = np.array([np.mean([x for x, s in zip(rps, splits) if s == r]) for r in range(4)])
+    assert bt.rps_se == pytest.approx(per_split.std(ddof=1) / 2)  # equal clusters: the SE of the split means
+    resampled = bk.backtest(rows, {}, cfg, key, splits=3, draws=50, seed=7, method="resample")
+    assert resampled.method == "resample" and resampled.forecasts == 12 and 0 <= resampled.rps <= 1
     assert sum(b.count for b in bt.top3.bins) == sum(b.count for b in bt.first.bins) == 16
     for b in bt.top3.bins:
         if b.count:
