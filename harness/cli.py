@@ -246,7 +246,10 @@ def history_cmd(
     entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
     rows = history(entries, team)
     if not rows:
-        raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
+        import difflib
+
+        close = difflib.get_close_matches(team, sorted({e.team for e in entries}), n=1, cutoff=0.5)
+        raise HarnessError(f"no submissions by team {team!r} in {leaderboard}" + (f"; did you mean {close[0]!r}?" if close else ""))
     if plot is not None:
         from harness.forecast import forecast_by_day
         from harness.plots import plot_history

@@ -150,4 +150,8 @@ def init_cmd(
         made = init_competition(directory, source, wanted, seed=seed, name=name)
     out.print(f"created {made.root}: {len(made.classes)} classes, {made.train_images} train, {made.val_images} val, "
               f"{made.test_images} held-out images")
+    if made.skipped:
+        err.print(Text(f"note: skipped {len(made.skipped)} file(s) that are not images ({', '.join(made.skipped[:3])}"
+                       f"{', ...' if len(made.skipped) > 3 else ''}); system files such as .DS_Store are ignored everywhere",
+                       style="yellow"))
     out.print(f"next: cd {made.root} && harness reference --write && harness check reference.py")

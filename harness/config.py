@@ -209,6 +209,13 @@ def _positive(table: dict, key: str, kind, default):
     return value
 
 
+def _non_negative(table: dict, key: str, kind, default):
+    value = _get(table, key, kind, default)
+    if value is not None and value < 0:
+        raise ConfigError(f"[tool.harness] {key}: must be 0 or more, got {value}")
+    return value
+
+
 def _f1(table: dict, key: str) -> float | None:
     value = _get(table, key, float, None)
     if value is not None and not 0.0 < value <= 1.0:
@@ -257,7 +264,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         reference_private_f1=_f1(table, "reference_private_f1"),
         profile=_choice(table, "profile", PROFILES, "2021", "unknown counting profile; known:"),
         split_seed=_get(table, "split_seed", int, 0),
-        daily_limit=_positive(table, "daily_limit", int, 10),
+        daily_limit=_non_negative(table, "daily_limit", int, 10),  # 0 pauses submissions
         final_picks=_positive(table, "final_picks", int, 2),
         bootstrap_resamples=_positive(table, "bootstrap_resamples", int, 1000),
         batch_size=_positive(table, "batch_size", int, 64),

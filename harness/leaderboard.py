@@ -41,6 +41,7 @@ Status = Literal["scored", "failed"]
 STATUS_SCORED: Status = "scored"
 STATUS_FAILED: Status = "failed"
 LOCK_TIMEOUT_S = 120
+PAUSED = "submissions are paused (daily_limit = 0 in the configuration); the host sets it above 0 to reopen them"
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,8 @@ def remaining_today(path: Path, team: str, daily_limit: int, now: datetime) -> i
 def check_quota(path: Path, team: str, daily_limit: int, now: datetime | None = None) -> int:
     """How many submissions `team` has left today; QuotaError when none."""
     now = now or datetime.now(timezone.utc)
+    if daily_limit == 0:
+        raise QuotaError(PAUSED)
     left = remaining_today(path, team, daily_limit, now)
     if left <= 0:
         raise QuotaError(
@@ -266,6 +269,8 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
     try:
         with locked(path):
             entries = read_entries(path)
+            if daily_limit == 0 and entry.scored:
+                raise QuotaError(PAUSED)
             if daily_limit is not None and entry.scored and used_today(entries, entry.team, entry.time) >= daily_limit:
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)

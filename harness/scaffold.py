@@ -66,6 +66,8 @@ class Scaffold:
     train_images: int
     val_images: int
     test_images: int
+    skipped: tuple[str, ...] = ()
+    """Files of the class folders that are not images (system files such as .DS_Store aside)."""
 
 
 def source_classes(source: Path, classes: Sequence[str] | None = None) -> dict[str, list[Path]]:
@@ -85,7 +87,8 @@ def source_classes(source: Path, classes: Sequence[str] | None = None) -> dict[s
         raise DataError(f"{source}: {len(found)} class folder(s); a competition needs at least two (FOLDER/<class>/*.png)")
     images = {}
     for name, folder in found.items():
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in data_mod.IMAGE_SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in data_mod.IMAGE_SUFFIXES
+                       and not data_mod.is_system_file(p))
         if len(files) < MIN_PER_CLASS:
             raise DataError(f"{folder}: {len(files)} image(s); each class needs at least {MIN_PER_CLASS} (train, val, public, private)")
         for file in files:
@@ -173,6 +176,8 @@ def init_competition(
         raise HarnessError(f"{target} exists and is not empty; choose a new folder")
     images = source_classes(source, classes)
     labels = tuple(images)
+    skipped = tuple(sorted(str(p) for label in labels for p in (Path(source) / label).iterdir()
+                           if p.is_file() and not data_mod.is_system_file(p) and p not in set(images[label])))
     train, val, test = _split(images, seed, val_fraction, test_fraction)
     sample = [f for files in train.values() for f in files[:50]]
     if input_size is None:
@@ -218,4 +223,5 @@ def init_competition(
                 shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
         raise
     return Scaffold(root=target, config=config, reference=target / "reference.py", classes=labels,
-                    train_images=sum(map(len, train.values())), val_images=sum(map(len, val.values())), test_images=len(test))
+                    train_images=sum(map(len, train.values())), val_images=sum(map(len, val.values())), test_images=len(test),
+                    skipped=skipped)

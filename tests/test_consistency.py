@@ -97,3 +97,46 @@ def test_a_weak_reference_is_warned_about_by_reference_check_and_evaluate(tmp_pa
     assert str((tmp_path / "lb.csv").resolve()) in evaluated.output.replace("\n", "")
     reference_column = [line.strip(" │").split()[-1] for line in evaluated.output.splitlines() if "term" in line or "score (public)" in line]
     assert reference_column == ["1.0000", "1.0000", "2.0000"]
+
+
+def test_small_points_paused_submissions_suggestions_duplicate_ids_and_shared_files(tmp_path, cfg, key, write_config, invoke):
+    from harness.errors import LeaderboardError, QuotaError
+    from harness.leaderboard import check_quota
+    from harness.render import shared_files
+
+    lb = tmp_path / "lb.csv"
+    add(lb, cfg, key, "gamma", 300_000, 0.10, seed=1)
+    with pytest.raises(QuotaError, match="paused"):
+        check_quota(lb, "gamma", 0)
+    paused = invoke("evaluate", ROOT / "submissions" / "team4.py", "-l", lb, "--config", write_config(daily_limit=0))
+    assert paused.exit_code != 0 and "paused" in paused.output and len(read_entries(lb)) == 1
+    typo = invoke("history", "gama", "-l", lb)
+    assert typo.exit_code != 0 and "did you mean 'gamma'?" in typo.output
+    add(lb, cfg, key, "delta", 300_000, 0.10, seed=1)
+    assert shared_files(read_entries(lb)) == ["the same file was submitted by gamma (row 1) and delta (row 2)"]
+    assert "the same file was submitted by gamma" in invoke("leaderboard", "-l", lb, "--all").output
+    lines = lb.read_text().splitlines()
+    merged = tmp_path / "merged.csv"
+    merged.write_text("\n".join([lines[0], lines[1], lines[1].replace("gamma", "omega", 1)]) + "\n")
+    with pytest.raises(LeaderboardError, match="repeats the id of line 2"):
+        read_entries(merged)
+
+
+def test_system_files_are_ignored_alike_and_the_weights_rule_is_named(tmp_path):
+    from harness.data import dataset_problems, write_manifest
+    from harness.submission import stem_rule
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    (data / "test" / ".DS_Store").write_bytes(b"\0\1junk")
+    (data / "train" / "0" / ".DS_Store").write_bytes(b"\0\1junk")
+    from harness.config import load_config
+
+    classes = load_config(ROOT / "pyproject.toml").classes
+    assert dataset_problems(data, classes) == []  # not in the manifest, not an image, not answered: none of it applies
+    write_manifest(data, classes)
+    assert ".DS_Store" not in (data / "manifest.json").read_text()
+    (data / "test" / "notes.txt").write_text("host notes")
+    assert any("notes.txt: not an image" in p for p in dataset_problems(data, classes))
+    assert "rename weights.pt to alpha.pt" in stem_rule(tmp_path / "alpha.py", str(tmp_path / "weights.pt"))

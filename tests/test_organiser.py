@@ -348,3 +348,16 @@ def test_board_plot_contours_span_the_teams_scores():
         levels = contour_levels(scores)
         assert levels[0] <= min(scores) and levels[-1] >= max(scores) and 4 <= len(levels) <= 9
         assert sum(min(scores) <= v <= max(scores) for v in levels) >= 2  # lines pass between the teams
+
+
+def test_init_names_skipped_files_and_ignores_system_files_like_verify(source, invoke, tmp_path):
+    messy = tmp_path / "messy"
+    shutil.copytree(source, messy)
+    (messy / "zero" / "notes.txt").write_text("where these came from")
+    (messy / "one" / ".DS_Store").write_bytes(b"\0\1")
+    made = invoke("init", tmp_path / "comp", "--from", messy)
+    assert made.exit_code == 0, made.output
+    assert "skipped 1 file(s) that are not images" in made.output and "notes.txt" in made.output
+    (tmp_path / "comp" / "data" / "test" / ".DS_Store").write_bytes(b"\0\1")
+    verified = invoke("data", "verify", "--config", tmp_path / "comp" / "pyproject.toml")
+    assert verified.exit_code == 0, verified.output
