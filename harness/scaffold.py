@@ -165,12 +165,17 @@ def init_competition(
     val_fraction: float = 0.15,
     test_fraction: float = 0.3,
     input_size: int | None = None,
+    reference: str = "centroid",
 ) -> Scaffold:
     """Scaffold a competition in `target` from `source`/<class>/* (see module docstring).
 
     Everything is checked before anything is written; `target` must not exist or be empty.
-    On a failure half-way the partly written `target` is removed.
+    On a failure half-way the partly written `target` is removed. `reference` is
+    `"centroid"` (nearest class mean, instant) or `"cnn"` (`harness.cnn_reference`, about a
+    minute on 2 cores).
     """
+    if reference not in ("centroid", "cnn"):
+        raise HarnessError(f"--reference {reference}: expected centroid or cnn")
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise HarnessError(f"{target} exists and is not empty; choose a new folder")
@@ -210,9 +215,16 @@ def init_competition(
         data_mod.write_manifest(root, labels)
         import torch
 
-        torch.save(_centroid_weights(train, input_size, mean, std), target / "reference.pt")
         competition = name or target.resolve().name
-        (target / "reference.py").write_text(REFERENCE_STUB.format(name=competition, size=input_size), encoding="utf-8")
+        if reference == "cnn":
+            from harness.cnn_reference import CNN_STUB, train_cnn
+
+            torch.save(train_cnn(train, input_size, mean, std, seed), target / "reference.pt")
+            stub = CNN_STUB
+        else:
+            torch.save(_centroid_weights(train, input_size, mean, std), target / "reference.pt")
+            stub = REFERENCE_STUB
+        (target / "reference.py").write_text(stub.format(name=competition, size=input_size), encoding="utf-8")
         config = target / "pyproject.toml"
         config.write_text(_config_text(competition, Path(source), labels, mean, std, seed), encoding="utf-8")
     except BaseException:
