@@ -149,6 +149,10 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
     longest = max([len(s.team) for s in standings] + [4])
     team_min = min(longest, 20)
     kept = _fit(cells, width, team_min)
+    caption += "".join(f"; {line}" for line in exact_ties(standings))
+    dropped = [c for c in cells if c not in kept]
+    if dropped:
+        caption += f"; left out at this width: {', '.join(dropped)} (widen the terminal or use --json)"
     table = Table(title=title, box=box.SIMPLE_HEAVY, caption=caption)
     for col in kept:  # numbers never wrap; team names fold only on very narrow terminals
         table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team",
@@ -163,6 +167,20 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
             row.append(value)
         table.add_row(*row)
     return table
+
+
+def exact_ties(standings) -> list[str]:
+    """One line per group of teams with exactly equal scores: the board ranks them by submission time.
+
+    >>> from types import SimpleNamespace as S
+    >>> exact_ties([S(team="b", score=0.5), S(team="c", score=0.5), S(team="d", score=0.7)])
+    ['exact tie: b, c score 0.5000 (ranked by submission time, earliest first)']
+    """
+    groups: dict[float, list[str]] = {}
+    for s in standings:
+        groups.setdefault(s.score, []).append(s.team)
+    return [f"exact tie: {', '.join(teams)} score {score:.4f} (ranked by submission time, earliest first)"
+            for score, teams in groups.items() if len(teams) > 1]
 
 
 def attempts_table(entries, private: bool) -> Table:

@@ -140,3 +140,19 @@ def test_system_files_are_ignored_alike_and_the_weights_rule_is_named(tmp_path):
     (data / "test" / "notes.txt").write_text("host notes")
     assert any("notes.txt: not an image" in p for p in dataset_problems(data, classes))
     assert "rename weights.pt to alpha.pt" in stem_rule(tmp_path / "alpha.py", str(tmp_path / "weights.pt"))
+
+
+def test_exact_ties_and_dropped_columns_are_stated(tmp_path, cfg, key, invoke):
+    from rich.console import Console
+
+    from harness.render import board_table
+
+    lb = tmp_path / "lb.csv"
+    add(lb, cfg, key, "b", 300_000, 0.10, seed=1)
+    add(lb, cfg, key, "c", 300_000, 0.10, seed=1)  # the same predictions and MACs: an exact tie
+    shown = invoke("leaderboard", "-l", lb)
+    assert "exact tie: b, c score" in " ".join(shown.output.split())
+    standings = board.public_board(read_entries(lb), cfg, key)
+    narrow = Console(width=60, record=True)
+    narrow.print(board_table(standings, False, {"board": "public", "resamples": 10, "row_configs": [], "config": ""}, width=60))
+    assert "left out at this width: tie, id, subs" in " ".join(narrow.export_text().split())
