@@ -25,13 +25,13 @@ from typing import Literal
 
 import numpy as np
 
-from harness.board import private_board
+from harness.board import private_board, ranked
 from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import HarnessError, LeaderboardError
 from harness.forecast import DRAWS, INTERVAL, TOP, _predictions, forecast_board
 from harness.leaderboard import Entry
-from harness.metrics import weighted_macro_f1
+from harness.metrics import weighted_macro_f1, weighted_metric
 from harness.scoring import compute_score
 
 SPLITS = 200
@@ -199,11 +199,15 @@ def _split_boards(scored: list[Entry], cfg: Competition, key: AnswerKey, splits:
         else:
             idx, split = resampled_split(key, rng)
         drawn = predictions[:, idx]
-        f1 = weighted_macro_f1(split.labels, drawn, np.stack([split.public, split.private]), cfg.num_classes)
-        board = [replace(e, public_f1=float(f1[i, 0]), private_f1=float(f1[i, 1]),
-                         public_score=compute_score(e.macs, float(f1[i, 0]), public_ref).total,
-                         private_score=compute_score(e.macs, float(f1[i, 1]), private_ref).total)
-                 for i, e in enumerate(scored)]
+        parts = np.stack([split.public, split.private])
+        f1 = weighted_macro_f1(split.labels, drawn, parts, cfg.num_classes)
+        if cfg.rule.scoring == "2021":
+            scores = [(compute_score(e.macs, float(f1[i, 0]), public_ref).total, compute_score(e.macs, float(f1[i, 1]), private_ref).total)
+                      for i, e in enumerate(scored)]
+        else:
+            scores = weighted_metric(cfg.rule.metric, split.labels, drawn, parts, cfg.num_classes).tolist()
+        board = [replace(e, public_f1=float(f1[i, 0]), private_f1=float(f1[i, 1]), public_score=float(scores[i][0]),
+                         private_score=float(scores[i][1])) for i, e in enumerate(scored)]
         yield board, split, {e.id: drawn[i] for i, e in enumerate(scored)}
 
 
@@ -218,7 +222,7 @@ def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition
     """
     if splits < 1:
         raise HarnessError(f"splits must be at least 1, got {splits}")
-    scored = [e for e in entries if e.scored]
+    scored = [e for e in entries if ranked(e, cfg.rule)]
     if not scored:
         raise LeaderboardError("no scored submissions on the board: nothing to backtest")
     columns = {name: [] for name in ("p_top3", "p_first", "o_top3", "o_first", "pub_top3", "pub_first", "covered", "rps",

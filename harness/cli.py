@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A local harness for model-compression competitions.")
 
 
-def _evaluation_json(result) -> dict:
+def _evaluation_json(result, cfg) -> dict:
     e = result.entry
     return {
         "competition": e.competition, "id": e.id, "team": e.team, "submission": e.submission, "macs": e.macs, "params": e.params,
@@ -30,7 +30,7 @@ def _evaluation_json(result) -> dict:
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
         "notes": list(result.report.notes), "leaderboard": str(result.leaderboard),
-    }
+    } | ({} if cfg.rule.scoring == "2021" else {**cfg.rule.to_dict(), cfg.rule.metric: e.public_score, "stored_bytes": e.stored_bytes})
 
 
 @app.command()
@@ -64,7 +64,7 @@ def evaluate(
             result = evaluate_submission(paths[0], cfg, leaderboard, team, device,
                                          on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         if as_json:
-            print_json(_evaluation_json(result))
+            print_json(_evaluation_json(result, cfg))
         else:
             out.print(evaluation_panel(result, cfg))
         return
@@ -77,7 +77,7 @@ def evaluate(
             else:
                 err.print(Text(f"error: {path}: {error.message}", style="bold red"))
         elif as_json:
-            print_json(_evaluation_json(result))
+            print_json(_evaluation_json(result, cfg))
         else:
             out.print(evaluation_panel(result, cfg))
     if failures:
@@ -120,11 +120,12 @@ def check(
             raise typer.Exit(code=1) from None
         raise
     report, passed = result.report, result.passed
-    weak = reference_warning(cfg.reference.f1) if path.resolve() == cfg.reference_path and cfg.has_reference else None
+    weak = (reference_warning(cfg.reference.f1) if path.resolve() == cfg.reference_path and cfg.has_reference
+            and cfg.rule.scoring == "2021" else None)
     if as_json:
         print_json({"competition": identity, **result.to_dict(cfg), **({"reference_warning": weak} if weak else {})})
     else:
-        out.print(check_report(report, cfg, passed, layers, result.sandbox))
+        out.print(check_report(report, cfg, passed, layers, result.sandbox, result.caps))
         if weak:
             err.print(Text(f"warning: {weak}", style="bold yellow"))
     if not passed:
@@ -190,8 +191,10 @@ def leaderboard_cmd(
         write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
     meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
             "confidence": board_mod.CONFIDENCE, "config": cfg.part_config_id(part), "row_configs": configs, "intervals": key is not None}
+    meta |= cfg.rule.to_dict()
     if as_json:
-        print_json({**meta, "rows": [s.to_dict(private) for s in standings]})
+        extra = (lambda s: {}) if cfg.rule.scoring == "2021" else (lambda s: {cfg.rule.metric: s.score})
+        print_json({**meta, "rows": [s.to_dict(private) | extra(s) for s in standings]})
     elif not standings:
         out.print(f"no scored submissions in {leaderboard} yet: `harness evaluate FILE --leaderboard {leaderboard}` adds one")
     else:
@@ -244,7 +247,7 @@ def history_cmd(
     cfg = load_cfg(config)
     identity = announce_competition(cfg, show=not as_json)
     entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
-    rows = history(entries, team)
+    rows = history(entries, team, cfg.rule)
     if not rows:
         import difflib
 
@@ -256,11 +259,12 @@ def history_cmd(
 
         key = answer_key(cfg)
         timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
-        plot_history(rows, team, plot, timeline)
+        label = "public score (lower is better)" if cfg.rule.scoring == "2021" else f"public {cfg.rule.metric} (higher is better)"
+        plot_history(rows, team, plot, timeline, label)
     if as_json:
         print_json({"competition": identity, "team": team, "rows": rows})
     else:
-        out.print(history_table(rows, team))
+        out.print(history_table(rows, team, cfg.rule.score_name))
         if plot is not None:
             out.print(f"plot written to {plot}")
 
@@ -308,7 +312,7 @@ def forecast_cmd(
     if backtest:
         result = run_backtest(entries, picks, cfg, key, splits, draws, seed, "resample" if resample else "resplit", not raw)
         if as_json:
-            print_json({"competition": identity, **result.to_dict()})
+            print_json({"competition": identity, **cfg.rule.to_dict(), **result.to_dict()})
         else:
             out.print(backtest_report(result))
         return
@@ -321,7 +325,7 @@ def forecast_cmd(
 
         plot_rank_probabilities(result, plot)
     if as_json:
-        print_json({"competition": identity, **payload})
+        print_json({"competition": identity, **cfg.rule.to_dict(), **payload})
     else:
         out.print(forecast_table(result, team))
         if plot is not None:
@@ -345,8 +349,12 @@ def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: C
 
     cfg = load_cfg(config)
     earlier = ancestors(cfg.data_dir)
-    result = rescore(leaderboard, cfg, announce_competition(cfg), relabeller(cfg) if earlier else None, earlier)
+    needs_key = cfg.rule.scoring == "budget" and cfg.rule.metric == "accuracy"
+    key = answer_key(cfg, f"rescoring by {cfg.rule.metric}") if needs_key else None
+    result = rescore(leaderboard, cfg, announce_competition(cfg), key, relabeller(cfg) if earlier else None, earlier)
     out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
+    if result.over_budget:
+        err.print(Text(f"note: {result.over_budget} row(s) are over a cap and are now failed over_budget rows", style="yellow"))
     if result.missing:
         err.print(Text(f"note: {result.missing} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
     if result.outdated:
@@ -379,7 +387,7 @@ def reference(
     pinned = cfg.pinned_reference
     table = reference_table(result, cfg)
     out.print(table)
-    weak = reference_warning(min(result.public_f1, result.private_f1))
+    weak = reference_warning(min(result.public_f1, result.private_f1)) if cfg.rule.scoring == "2021" else None
     if weak:
         err.print(Text(f"warning: {weak}", style="bold yellow"))
     if write:

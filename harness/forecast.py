@@ -30,12 +30,12 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from harness.board import final_entries, private_board, public_board
+from harness.board import final_entries, private_board, public_board, ranked
 from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import HarnessError, LeaderboardError
 from harness.leaderboard import Entry, day_of, decode_predictions
-from harness.metrics import bootstrap_macro_f1, unseen_sample_counts, weighted_macro_f1
+from harness.metrics import bootstrap_counts, unseen_sample_counts, weighted_macro_f1, weighted_metric
 from harness.scoring import Reference, compute_score
 from harness.shrinkage import shrinkage_shifts
 
@@ -134,9 +134,16 @@ def rank_probabilities(scores: np.ndarray) -> np.ndarray:
     return out / draws
 
 
-def _board_rows(entries: list[Entry], teams: dict[str, int]) -> list[Entry]:
-    """Every scored row of the board's teams, by time: the picks and the entries they were selected among."""
-    return sorted((e for e in entries if e.scored and e.team in teams), key=lambda e: (e.time_utc, e.id))
+def _board_rows(entries: list[Entry], teams: dict[str, int], rule) -> list[Entry]:
+    """Every ranked row of the board's teams, by time: the picks and the entries they were selected among."""
+    return sorted((e for e in entries if ranked(e, rule) and e.team in teams), key=lambda e: (e.time_utc, e.id))
+
+
+def _metric(metric: str, labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """Macro-F1 (the 2021 format's) or the budget format's metric, entries x weightings."""
+    if metric == "macro_f1":
+        return weighted_macro_f1(labels, predictions, weights, num_classes)
+    return weighted_metric(metric, labels, predictions, weights, num_classes)
 
 
 def missing_classes(key: AnswerKey, classes: tuple[str, ...]) -> list[str]:
@@ -175,27 +182,32 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
     standings = public_board(entries, cfg, None)
     if not standings:
         raise LeaderboardError("no scored submissions on the board: nothing to forecast")
-    chosen = final_entries(entries, picks, cfg.final_picks)
+    rule = cfg.rule
+    chosen = final_entries(entries, picks, cfg.final_picks, rule)
     teams = {s.team: i for i, s in enumerate(standings)}  # columns in public-rank order
     picked = {e.id for t in teams for e in chosen[t]}
-    rows = _board_rows(entries, teams)
+    rows = _board_rows(entries, teams, rule)
     labels = key.labels[key.public]
     predictions = np.stack([_predictions(e, key, cache)[key.public] for e in rows])
     is_pick = np.array([e.id in picked for e in rows])
     counts = unseen_sample_counts(n_public, n_private, draws, seed)
-    f1 = weighted_macro_f1(labels, predictions[is_pick], counts, cfg.num_classes)
+    values = _metric(rule.metric if rule.scoring == "budget" else "macro_f1", labels, predictions[is_pick], counts, cfg.num_classes)
     if shrink:
-        public_f1 = np.array([e.public_f1 for e in rows])
-        noise = bootstrap_macro_f1(labels, predictions, cfg.num_classes, NOISE_RESAMPLES, seed).T
-        shifts = shrinkage_shifts(public_f1, noise, np.array([teams[e.team] for e in rows]))
-        f1 = np.clip(f1 + shifts[is_pick, None], 0.0, 1.0)
+        public_values = np.array([e.public_f1 if rule.scoring == "2021" else e.public_score for e in rows])
+        noise = _metric(rule.metric if rule.scoring == "budget" else "macro_f1", labels, predictions,
+                        bootstrap_counts(n_public, NOISE_RESAMPLES, seed), cfg.num_classes).T
+        shifts = shrinkage_shifts(public_values, noise, np.array([teams[e.team] for e in rows]))
+        values = np.clip(values + shifts[is_pick, None], 0.0, 1.0)
     picks_in_order = [e for e, p in zip(rows, is_pick) if p]
     team_scores = np.full((draws, len(teams)), np.inf)
-    for e, f in zip(picks_in_order, f1):
-        team_scores[:, teams[e.team]] = np.minimum(team_scores[:, teams[e.team]], compute_score(e.macs, f, ref).total)
+    for e, v in zip(picks_in_order, values):  # oriented so that lower is better; turned back for the interval
+        entry = compute_score(e.macs, v, ref).total if rule.scoring == "2021" else rule.order(rule.score(e.macs, v, ref))
+        team_scores[:, teams[e.team]] = np.minimum(team_scores[:, teams[e.team]], entry)
     probabilities = rank_probabilities(team_scores)
     tail = (1 - INTERVAL) / 2
     low, high = np.quantile(team_scores, [tail, 1 - tail], axis=0)
+    if rule.higher_is_better:
+        low, high = -high, -low
     result = []
     for i, s in enumerate(standings):
         p = probabilities[i]
