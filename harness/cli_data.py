@@ -120,7 +120,7 @@ def data_fix_labels(
     out.print(f"{fix.relabelled} label(s) changed, {len(fix.removed)} image(s) removed (kept in {fix.kept_in}); "
               f"competition {fix.old_identity} is now {fix.new_identity}")
     for board in leaderboard or []:
-        done = rescore(board, cfg, fix.new_identity, relabeller(cfg), ancestors(cfg.data_dir))
+        done = rescore(board, cfg, fix.new_identity, relabel=relabeller(cfg), ancestors=ancestors(cfg.data_dir))
         out.print(f"{board}: rescored {done.done} row(s) under the corrected key; backup: {done.backup}")
     out.print("next: `harness reference --write` (the reference's F1 changed with the key), then "
               "`harness rescore -l BOARD` for each board")

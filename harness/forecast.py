@@ -121,7 +121,7 @@ def rank_probabilities(scores: np.ndarray) -> np.ndarray:
     so two identical entries get the same probabilities, never 100% and 0% by time.
 
     >>> rank_probabilities(np.array([[0.1, 0.1, 0.3], [0.2, 0.1, 0.3]])).tolist()
-    [[0.5, 0.5, 0.0], [0.75, 0.25, 0.0], [0.0, 0.0, 1.0]]
+    [[0.25, 0.75, 0.0], [0.75, 0.25, 0.0], [0.0, 0.0, 1.0]]
     """
     draws, teams = scores.shape
     better = (scores[:, None, :] < scores[:, :, None]).sum(axis=2)  # draws x teams: how many are strictly better

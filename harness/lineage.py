@@ -8,7 +8,7 @@ the predictions each row stores, image by image, under the corrected key.
 
 Example:
     fix = fix_answers(cfg, Path("answers-fixed.csv"), removed=["0042.png"])
-    rescore(Path("board.csv"), cfg, fix.new_identity, relabeller(cfg), ancestors(cfg.data_dir))
+    rescore(Path("board.csv"), cfg, fix.new_identity, relabel=relabeller(cfg), ancestors=ancestors(cfg.data_dir))
 """
 from __future__ import annotations
 

@@ -279,7 +279,7 @@ def forecast_table(forecast, team: str | None = None) -> Table:
                   caption=f"{forecast.draws} paired draws of {forecast.private_images} unseen images from the "
                           f"{forecast.public_images} public ones; final picks as the private board takes them; "
                           + ("public F1 shrunk toward the board (empirical Bayes); " if forecast.shrunk else "")
-                          + f"private scores under ref_macs={forecast.reference.macs} ref_f1={forecast.reference.f1:.4f}; "
+                          + f"private scores against the private board's reference ({forecast.reference.macs:,} MACs, F1 {forecast.reference.f1:.4f}); "
                           f"{forecast.interval:.0%} interval of the private score; exact ties share their ranks")
     columns = ["public #", "team", "picks", "public score", "P(1st)", "P(top 3)", "E(rank)", f"{forecast.interval:.0%} private score"]
     columns += [f"#{k}" for k in range(1, n + 1)] if per_rank else []

@@ -143,8 +143,8 @@ def load_submission(path: Path, team: str | None = None) -> Submission:
 def stem_rule(submission: Path, missing) -> str:
     """The visibility rule, when a missing file does not share the submission's stem.
 
-    >>> stem_rule(Path("teams/alpha.py"), "/x/weights.pt")
-    "; only files next to the submission that share its stem (alpha.*) are visible to it: rename weights.pt to alpha.pt"
+    >>> stem_rule(Path("teams/alpha.py"), "/x/weights.pt").endswith("(alpha.*) are visible to it: rename weights.pt to alpha.pt")
+    True
     >>> stem_rule(Path("teams/alpha.py"), "/x/alpha.pt")
     ''
     """
