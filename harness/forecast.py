@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import numpy as np
 
@@ -224,7 +224,8 @@ def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Comp
     """P(top 3) of `team` forecast on the board as it stood at the end of each UTC day.
 
     One point per day with a scored submission, from the team's first such day on,
-    stamped at the day's end (00:00 UTC of the next day).
+    stamped at that day's last scored submission (so a plot's time axis spans the
+    submissions, not the empty hours up to midnight).
     """
     scored = [e for e in entries if e.scored]
     cache: dict[int, np.ndarray] = {}
@@ -233,6 +234,6 @@ def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Comp
         board = [e for e in scored if day_of(e.time) <= day]
         if not any(e.team == team for e in board):
             continue
-        end = datetime.fromisoformat(day).replace(tzinfo=timezone.utc) + timedelta(days=1)
-        points.append((end, forecast_board(board, picks, cfg, key, draws, seed, cache=cache).team(team).p_top3))
+        last = max(e.time for e in board if day_of(e.time) == day)
+        points.append((last, forecast_board(board, picks, cfg, key, draws, seed, cache=cache).team(team).p_top3))
     return points
