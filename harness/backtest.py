@@ -29,7 +29,7 @@ from harness.board import private_board, ranked
 from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import HarnessError, LeaderboardError
-from harness.forecast import DRAWS, INTERVAL, TOP, _predictions, forecast_board
+from harness.forecast import DRAWS, INTERVAL, TOP, forecast_board, row_predictions
 from harness.leaderboard import Entry
 from harness.metrics import weighted_macro_f1, weighted_metric
 from harness.scoring import compute_score
@@ -189,7 +189,7 @@ def clustered_se(values: np.ndarray, clusters: np.ndarray) -> float:
 
 def _split_boards(scored: list[Entry], cfg: Competition, key: AnswerKey, splits: int, seed: int, method: Method):
     """Per split: its rows rescored, its key, and its predictions by row id."""
-    predictions = np.stack([_predictions(e, key, {}) for e in scored])
+    predictions = np.stack([row_predictions(e, key, {}) for e in scored])
     rng = np.random.default_rng(seed)
     masks = resplit_masks(key, splits, seed) if method == "resplit" else None
     public_ref, private_ref = cfg.reference_for("public"), cfg.reference_for("private")

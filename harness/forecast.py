@@ -25,12 +25,12 @@ Usage:
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import numpy as np
 
-from harness.board import final_entries, private_board, public_board, ranked
+from harness.board import final_entries, public_board, ranked
 from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import HarnessError, LeaderboardError
@@ -100,7 +100,8 @@ class Forecast:
                 "shrunk": self.shrunk, "warnings": list(self.warnings), "teams": [t.to_dict() for t in rows]}
 
 
-def _predictions(e: Entry, key: AnswerKey, cache: dict[int, np.ndarray]) -> np.ndarray:
+def row_predictions(e: Entry, key: AnswerKey, cache: dict[int, np.ndarray]) -> np.ndarray:
+    """A row's stored predictions (cached by row id); LeaderboardError when they do not fit `key`'s images."""
     if e.id not in cache:
         try:
             predictions = decode_predictions(e.predictions)
@@ -188,7 +189,7 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
     picked = {e.id for t in teams for e in chosen[t]}
     rows = _board_rows(entries, teams, rule)
     labels = key.labels[key.public]
-    predictions = np.stack([_predictions(e, key, cache)[key.public] for e in rows])
+    predictions = np.stack([row_predictions(e, key, cache)[key.public] for e in rows])
     is_pick = np.array([e.id in picked for e in rows])
     counts = unseen_sample_counts(n_public, n_private, draws, seed)
     values = _metric(rule.metric if rule.scoring == "budget" else "macro_f1", labels, predictions[is_pick], counts, cfg.num_classes)
