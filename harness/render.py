@@ -202,20 +202,21 @@ def attempts_table(entries, private: bool) -> Table:
 
     A `was` column shows the public score before a rescoring (answer-key fix or new
     reference values) where it moved; a note names files submitted by more than one team.
-    Reasons are cut to one line (the full text is in `--json`).
+    Public F1 and score; times as MM-DD HH:MM (UTC); reasons cut to one line (the full
+    text is in `--json`), so the table fits 80 columns.
     """
     moved = any(e.original_public_score is not None and e.original_public_score != e.public_score for e in entries)
     shared = shared_files(entries)
-    table = Table(title="all attempts", caption="; ".join(shared) or None)
-    for col in ("id", "time (UTC)", "team", "status", "MACs", "public F1", "public score", *(["was"] if moved else []),
-                *(["private score"] if private else []), "reason"):
-        table.add_column(col, no_wrap=col != "reason", overflow="ellipsis" if col == "reason" else "fold",
-                         max_width=40 if col == "reason" else None)
+    table = Table(title="all attempts", caption="; ".join(shared) or None, box=box.SIMPLE_HEAVY)
+    for col in ("id", "UTC", "team", "status", "MACs", "F1", "score", *(["was"] if moved else []),
+                *(["private"] if private else []), "reason"):
+        table.add_column(col, no_wrap=col != "team", overflow="ellipsis" if col == "reason" else "fold",
+                         min_width=12 if col == "reason" else None)
     for e in entries:
         status = Text(e.status, style="green" if e.scored else "red")
         was = _fmt(e.original_public_score) if e.original_public_score is not None and e.original_public_score != e.public_score else ""
-        table.add_row(str(e.id), e.time_utc[:16], e.team, status, _fmt_int(e.macs), _fmt(e.public_f1), _fmt(e.public_score),
-                      *([was] if moved else []), *([_fmt(e.private_score)] if private else []),
+        table.add_row(str(e.id), e.time_utc[5:16].replace("T", " "), e.team, status, _fmt_int(e.macs), _fmt(e.public_f1),
+                      _fmt(e.public_score), *([was] if moved else []), *([_fmt(e.private_score)] if private else []),
                       Text(e.failure + (f": {e.message}" if e.message else ""), no_wrap=True, overflow="ellipsis"))
     return table
 

@@ -156,3 +156,22 @@ def test_exact_ties_and_dropped_columns_are_stated(tmp_path, cfg, key, invoke):
     narrow = Console(width=60, record=True)
     narrow.print(board_table(standings, False, {"board": "public", "resamples": 10, "row_configs": [], "config": ""}, width=60))
     assert "left out at this width: tie, id, subs" in " ".join(narrow.export_text().split())
+
+
+def test_all_attempts_fit_80_columns_with_a_long_reason(tmp_path, cfg, key):
+    from rich.console import Console
+
+    from harness.leaderboard import append_entry
+    from harness.render import attempts_table
+    from test_board import add_failed
+
+    lb = tmp_path / "lb.csv"
+    add(lb, cfg, key, "a", 300_000, 0.10)
+    failed = add_failed(lb, cfg, "b")
+    long = replace(failed, id=0, message="the verifier found uncounted compute in " + "module.block " * 30)
+    append_entry(lb, long)
+    narrow = Console(width=80, record=True)
+    narrow.print(attempts_table(read_entries(lb), False))
+    lines = narrow.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert sum("crashed" in line for line in lines) == 2 and len(lines) < 14  # one line per attempt, reasons cut
