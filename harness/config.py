@@ -76,6 +76,9 @@ class Competition:
     end: datetime | None = None
     teams: tuple[str, ...] = ()
     reference_private_macs: int | None = None
+    kit: bool = False
+    identity: str | None = None
+    pins: tuple[tuple[str, str], ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -192,7 +195,7 @@ def _teams(table: dict) -> tuple[str, ...]:
 KNOWN_KEYS = frozenset({
     "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
     "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
-    "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams",
+    "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams", "kit", "identity", "pins",
 })
 
 
@@ -226,6 +229,20 @@ def _pinned(table: dict) -> Reference | None:
     return None if macs is None else Reference(macs=macs, f1=f1)
 
 
+def _kit(table: dict) -> tuple[bool, str | None, tuple[tuple[str, str], ...]]:
+    """A starting kit's marker, the identity of the competition it was cut from, and its pinned package versions."""
+    kit = _get(table, "kit", bool, False)
+    identity = _get(table, "identity", str, None)
+    if identity is not None and not re.fullmatch(r"[^@\s]+@[0-9a-f]{12}", identity):
+        raise ConfigError(f"[tool.harness] identity: expected name@hash as `harness kit` writes it, got {identity!r}")
+    if kit and identity is None:
+        raise ConfigError("[tool.harness] identity: missing (required with kit = true); cut the kit again with `harness kit OUT`")
+    pins = _get(table, "pins", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in pins.items()):
+        raise ConfigError(f"[tool.harness] pins: expected package = \"version\" strings, got {pins!r}")
+    return kit, identity, tuple(sorted(pins.items()))
+
+
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
     """Validate a `[tool.harness]` table; raise ConfigError naming the bad key."""
     unknown = sorted(set(table) - KNOWN_KEYS)
@@ -238,6 +255,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
     if any(s <= 0 for s in std):
         raise ConfigError(f"[tool.harness] std: every value must be positive, got {list(std)}")
     start, end = _moment(table, "start"), _moment(table, "end")
+    kit, identity, pins = _kit(table)
     if start and end and end <= start:
         raise ConfigError(f"[tool.harness] end: {end.isoformat()} is not after start {start.isoformat()}")
     return Competition(
@@ -263,6 +281,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         end=end,
         teams=_teams(table),
         reference_private_macs=_positive(table, "reference_private_macs", int, None),
+        kit=kit,
+        identity=identity,
+        pins=pins,
     )
 
 

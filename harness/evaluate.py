@@ -24,9 +24,13 @@ import numpy as np
 from harness import data as data_mod
 
 from harness.config import PROFILES_VERSION, Competition
-from harness.data import ensure_dataset
+from harness.data import open_split
 from harness.errors import DataError, HarnessError, RejectedError, SubmissionError, WorkerError
-from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
+from harness.kit import identity_of, identity_problem, version_differences
+from harness.leaderboard import (
+    STATUS_FAILED, STATUS_SCORED, Entry, Split, append_entry, check_competition, check_quota, check_split, encode_predictions,
+    read_entries, remaining_today,
+)
 from harness.metrics import macro_f1
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
@@ -53,12 +57,12 @@ def harness_version() -> str:
 
 @dataclass(frozen=True)
 class PartScores:
-    """F1 and score on the public and private parts of the held-out split."""
+    """F1 and score on the public and private parts of the held-out split (on the validation split: public only)."""
 
     public_f1: float
-    private_f1: float
+    private_f1: float | None
     public: Score
-    private: Score
+    private: Score | None
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class EvaluationResult:
     entry: Entry
     report: ModelReport
     scores: PartScores
-    remaining_today: int
+    remaining_today: int | None
+    """None on a validation board: no quota applies."""
     sandbox: SandboxMode
 
 
@@ -86,7 +91,15 @@ def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Com
                       compute_score(macs, private_f1, cfg.reference_for("private")))
 
 
-def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
+def score_split(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition, split: Split) -> PartScores:
+    """`score_parts` on the held-out split; on the validation split, every image is in the public part."""
+    if split == "test":
+        return score_parts(logits, key, macs, cfg)
+    f1 = macro_f1(key.labels, logits.argmax(axis=1), cfg.num_classes)
+    return PartScores(f1, None, compute_score(macs, f1, cfg.reference_for("public")), None)
+
+
+def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "", split: Split = "test") -> Entry:
     """A failed attempt of `team` with `path`'s hashes and the configuration's values: the row every evaluation starts from."""
     file_sha, weights_sha = file_hashes(path)
     return Entry(
@@ -97,6 +110,7 @@ def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competitio
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
         ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
         original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="", competition=competition,
+        split=split,
     )
 
 
@@ -117,11 +131,14 @@ def evaluate_submission(
     device: str = "cpu",
     on_progress: ProgressFn | None = None,
     now: datetime | None = None,
+    split: Split = "test",
 ) -> EvaluationResult:
     """Score one submission and append it to `leaderboard` (see module docstring).
 
     A failure after the submission was found appends a failed attempt (which does
-    not count against the quota) and raises; nothing is ever scored from it.
+    not count against the quota) and raises; nothing is ever scored from it. With
+    `split="val"` it scores on the validation split (a starting kit's, or the host's)
+    into a validation board: no window, no team registration, no quota.
     """
     path = Path(path)
     if not path.is_file():
@@ -131,25 +148,27 @@ def evaluate_submission(
     from harness import rules
 
     now = now or datetime.now(timezone.utc)
-    rules.check_window(cfg, now)
+    hosted = split == "test"  # the host's rules; a validation board is one's own
+    if hosted:
+        rules.check_window(cfg, now)
     resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
     cfg.reference  # noqa: B018 - raises ConfigError when no reference values are pinned yet: nothing can be scored
     entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
-    dataset = ensure_dataset(cfg)
-    competition = data_mod.competition_identity(cfg.name, dataset.root)
+    dataset, key = open_split(cfg, split)
+    competition = identity_of(cfg)
     check_competition(entries, competition, leaderboard, cfg.source)
-    key = data_mod.read_answer_key(dataset)
+    check_split(entries, split, leaderboard)
     known_team = team or rules.declared_team(path)
-    if known_team:  # before any of the submission's code runs
+    if known_team and hosted:  # before any of the submission's code runs
         rules.check_team(cfg, known_team)
         check_quota(leaderboard, known_team, cfg.daily_limit, now)
-    base = new_entry(path, known_team or path.stem, cfg, now, competition)
+    base = new_entry(path, known_team or path.stem, cfg, now, competition, split)
     resolved_team = base.team
 
     def on_loaded(loaded) -> None:  # the submission's own TEAM, known once it is imported
         nonlocal resolved_team
         resolved_team = team or loaded.team
-        if resolved_team != known_team:  # a computed TEAM: not checked before the import
+        if resolved_team != known_team and hosted:  # a computed TEAM: not checked before the import
             rules.check_team(cfg, resolved_team)
             check_quota(leaderboard, resolved_team, cfg.daily_limit, now)
 
@@ -168,19 +187,19 @@ def evaluate_submission(
     if len(outcome.logits) != len(key.labels):
         append_entry(leaderboard, replace(base, failure="invalid_output", message="wrong number of logits"))
         raise WorkerError("invalid_output", f"the worker returned {len(outcome.logits)} logits for {len(key.labels)} images")
-    scores = score_parts(outcome.logits, key, report.macs, cfg)
+    scores = score_split(outcome.logits, key, report.macs, cfg, split)
     entry = replace(
         base, status=STATUS_SCORED, public_f1=scores.public_f1, private_f1=scores.private_f1,
-        public_score=scores.public.total, private_score=scores.private.total,
+        public_score=scores.public.total, private_score=scores.private.total if scores.private else None,
         predictions=encode_predictions(outcome.logits.argmax(axis=1)),
     )
-    entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit)
-    remaining = remaining_today(leaderboard, entry.team, cfg.daily_limit, now)
+    entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit if hosted else None)
+    remaining = remaining_today(leaderboard, entry.team, cfg.daily_limit, now) if hosted else None
     return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandbox=outcome.sandbox)
 
 
 def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device: str = "cpu", jobs: int = 1,
-                  ) -> list[tuple[Path, EvaluationResult | None, HarnessError | None]]:
+                  split: Split = "test") -> list[tuple[Path, EvaluationResult | None, HarnessError | None]]:
     """Evaluate several files, `jobs` at a time: (path, result or None, error or None) in the given order.
 
     Each file's failure is its own: it is returned, never raised, and the others go on.
@@ -189,7 +208,7 @@ def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device
 
     def one(path: Path):
         try:
-            return Path(path), evaluate_submission(path, cfg, leaderboard, None, device), None
+            return Path(path), evaluate_submission(path, cfg, leaderboard, None, device, split=split), None
         except HarnessError as e:
             return Path(path), None, e
 
@@ -198,11 +217,28 @@ def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device
 
 
 @dataclass(frozen=True)
+class Validation:
+    """Figures on the validation split (a kit's `check`): macro-F1 and the score by the competition's formula."""
+
+    images: int
+    f1: float
+    score: Score
+
+    def to_dict(self) -> dict:
+        return {"split": "val", "images": self.images, "f1": self.f1, "score": self.score.total,
+                "macs_term": self.score.macs_term, "f1_term": self.score.f1_term}
+
+
+@dataclass(frozen=True)
 class CheckResult:
-    """What `harness check` found, and the sandbox it ran in."""
+    """What `harness check` found, and the sandbox it ran in; in a kit also the validation
+    figures, the packages whose versions differ from the kit's pins and a foreign kit's identity."""
 
     report: ModelReport
     sandbox: SandboxMode
+    validation: Validation | None = None
+    version_differences: tuple[str, ...] = ()
+    identity_problem: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -217,6 +253,9 @@ class CheckResult:
         d["sandbox"] = self.sandbox
         d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
         d["macs_term"] = macs_term(self.report.macs, cfg.reference_for("public")) if cfg.has_reference else None
+        d["validation"] = self.validation.to_dict() if self.validation else None
+        d["version_differences"] = list(self.version_differences)
+        d["identity_problem"] = self.identity_problem
         return d
 
 
@@ -225,18 +264,24 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
 
     Runs both workers as `evaluate` does: the submission's own on validation images, the
     clean one on the held-out images (never their labels). Returns its report, with
-    `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in.
+    `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in. In a
+    starting kit the clean worker predicts the validation split instead, which is scored.
     """
     path = Path(path)
     if not path.is_file():
         raise SubmissionError(f"submission not found: {path}")
     resolve_mode(cfg.sandbox)
-    dataset = ensure_dataset(cfg)
+    dataset, key = open_split(cfg, "val" if cfg.kit else "test")
     outcome = run_isolated(path, "check", cfg, dataset, None, device, on_progress=on_progress)
     report = outcome.report
     checks = dict(report.checks)
     checks["verifier"] = not report.violations
-    return CheckResult(replace(report, checks=checks), outcome.sandbox)
+    validation = None
+    if cfg.kit and outcome.logits is not None and len(outcome.logits) == len(key.labels) and cfg.has_reference:
+        scores = score_split(outcome.logits, key, report.macs, cfg, "val")
+        validation = Validation(len(key.labels), scores.public_f1, scores.public)
+    return CheckResult(replace(report, checks=checks), outcome.sandbox, validation,
+                       tuple(version_differences(cfg.pins)), identity_problem(cfg))
 
 
 @dataclass(frozen=True)
@@ -265,8 +310,7 @@ def recompute_reference(cfg: Competition, device: str = "cpu", on_progress: Prog
     """Recompute the reference's MACs and F1 on the held-out split."""
     if not cfg.reference_path.is_file():
         raise DataError(f"reference submission not found: {cfg.reference_path} ([tool.harness] reference)")
-    dataset = ensure_dataset(cfg)
-    key = data_mod.read_answer_key(dataset)
+    dataset, key = open_split(cfg, "test")
     outcome = run_isolated(cfg.reference_path, "evaluate", cfg, dataset, "reference", device, on_progress=on_progress)
     if outcome.report.violations or outcome.logits is None:
         raise RejectedError(rejection_message(outcome.report))

@@ -40,6 +40,9 @@ from harness.scoring import Part
 Status = Literal["scored", "failed"]
 STATUS_SCORED: Status = "scored"
 STATUS_FAILED: Status = "failed"
+Split = Literal["test", "val"]
+SPLITS: tuple[Split, ...] = ("test", "val")
+"""The images a row was scored on: the host's held-out split, or the validation split (a local board)."""
 LOCK_TIMEOUT_S = 120
 
 
@@ -78,6 +81,7 @@ class Entry:
     original_profile: str
     rescored_utc: str
     competition: str = ""
+    split: Split = "test"
 
     @property
     def scored(self) -> bool:
@@ -100,7 +104,7 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
-ADDED_COLUMNS = {"profile_version": "1", "competition": ""}
+ADDED_COLUMNS = {"profile_version": "1", "competition": "", "split": "test"}
 """Columns added since the first schema, with the cell a row written before them gets;
 a file without them is read so and upgraded on its next append."""
 _TYPES = {f.name: f.type for f in fields(Entry)}
@@ -175,6 +179,8 @@ def read_entries(path: Path) -> list[Entry]:
         values = {name: _from_cell(name, cells[name], line, path) for name in COLUMNS}
         if values["status"] not in (STATUS_SCORED, STATUS_FAILED):
             raise LeaderboardError(f"{path}:{line}: status must be {STATUS_SCORED} or {STATUS_FAILED}, got {values['status']!r}")
+        if values["split"] not in SPLITS:
+            raise LeaderboardError(f"{path}:{line}: split must be {' or '.join(SPLITS)}, got {values['split']!r}")
         entries.append(Entry(**values))
     return entries
 
@@ -202,6 +208,24 @@ def check_competition(entries: list[Entry], competition: str, path: Path, config
                 f"{path}:{line}: row {e.id} belongs to competition {e.competition}, not {competition}{where}; "
                 "use this competition's board (--leaderboard) or its configuration (--config)")
     return sum(1 for e in entries if not e.competition)
+
+
+def board_split(entries: list[Entry]) -> Split | None:
+    """The split of a board's rows ("val" marks a validation board); None for an empty board."""
+    return entries[0].split if entries else None
+
+
+def check_split(entries: list[Entry], split: Split, path: Path) -> None:
+    """Refuse to mix a validation board with a test board, in either direction.
+
+    Raises LeaderboardError naming the file, the first row of the other split and what to do.
+    """
+    for line, e in enumerate(entries, start=2):
+        if e.split != split:
+            board = "a validation board (--split val)" if e.split == "val" else "a host's board of held-out scores"
+            wanted = "validation scores" if split == "val" else "held-out (test) scores"
+            raise LeaderboardError(
+                f"{path}:{line}: row {e.id} makes this {board}; it cannot take {wanted}: use another --leaderboard")
 
 
 @contextlib.contextmanager
@@ -253,6 +277,7 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
     try:
         with locked(path):
             entries = read_entries(path)
+            check_split(entries, entry.split, path)
             if daily_limit is not None and entry.scored and used_today(entries, entry.team, entry.time) >= daily_limit:
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)
