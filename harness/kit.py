@@ -12,10 +12,9 @@
 Nothing secret: no test images, no answer key, no board, picks or backups, no private
 reference values. In a kit, `check` and `evaluate --split val` score on data/val.
 
-Example:
-    >>> kit = cut_kit(load_config(Path("pyproject.toml")), Path("/tmp/kit"))
-    >>> kit.identity.startswith("mnist9-longtail@"), "data/answers.csv" in kit.files
-    (True, False)
+Usage:
+    kit = cut_kit(load_config(Path("pyproject.toml")), Path("/tmp/kit"))
+    kit.identity, "data/answers.csv" in kit.files      # ('mnist9-longtail@12923299ae1e', False)
 """
 from __future__ import annotations
 
@@ -71,11 +70,7 @@ def version_differences(pins: tuple[tuple[str, str], ...], installed: dict[str, 
 
 
 def resolve_split(split: str | None, cfg: Competition) -> Split:
-    """The split `evaluate` scores on: as given, else "val" in a starting kit and "test" on the host.
-
-    >>> resolve_split(None, load_config(Path("pyproject.toml")))
-    'test'
-    """
+    """The split `evaluate` scores on: as given, else "val" in a starting kit and "test" on the host."""
     if split is None:
         return "val" if cfg.kit else "test"
     if split not in SPLITS:
