@@ -237,6 +237,8 @@ def _kit(table: dict) -> tuple[bool, str | None, tuple[tuple[str, str], ...]]:
         raise ConfigError(f"[tool.harness] identity: expected name@hash as `harness kit` writes it, got {identity!r}")
     if kit and identity is None:
         raise ConfigError("[tool.harness] identity: missing (required with kit = true); cut the kit again with `harness kit OUT`")
+    if identity is not None and not kit:
+        raise ConfigError("[tool.harness] identity: only a starting kit (kit = true) records it; a host's identity is its data's hash")
     pins = _get(table, "pins", dict, {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in pins.items()):
         raise ConfigError(f"[tool.harness] pins: expected package = \"version\" strings, got {pins!r}")

@@ -101,6 +101,7 @@ def test_a_changed_pin_and_another_kits_identity_are_named(kit, tmp_path):
     ({"kit": True}, "identity: missing"),
     ({"kit": True, "identity": "mnist9"}, "identity: expected name@hash"),
     ({"pins": {"torch": 2}}, "pins: expected"),
+    ({"identity": "mnist9@0123456789ab"}, "identity: only a starting kit"),
 ])
 def test_kit_keys_are_validated_by_name(repo_table, table, named):
     from harness.config import parse_config
