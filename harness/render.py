@@ -48,14 +48,14 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     table.add_row(f"F1 term ({part})", _fmt(s.public.f1_term), "0.0000")
     table.add_row(Text(f"score ({part})", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
     if result.remaining_today is None:
-        notes = [f"row {e.id} appended to a validation board (data/val, not the held-out images; no quota)"]
+        notes = [f"row {e.id} appended to a validation board (data/val; no quota)"]
     else:
         notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
+    notes.append(f"competition {e.competition}")
     if result.sandbox == "none":
         notes.append(UNSANDBOXED)
     notes += list(result.report.notes)
-    return Panel(Group(table, Text("\n".join(notes), style="dim")), title=f"{e.team}: {e.submission}",
-                 subtitle=f"competition {e.competition} · {cfg.config_id}")
+    return Panel(Group(table, Text("\n".join(notes), style="dim")), title=f"{e.team}: {e.submission}", subtitle=cfg.config_id)
 
 
 UNSANDBOXED = "NO sandbox: install bubblewrap, or submissions can read this machine"
