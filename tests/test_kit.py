@@ -123,6 +123,8 @@ def test_a_board_never_takes_rows_of_both_splits(tmp_path):
 def test_check_in_a_kit_gives_the_hosts_macs_and_verdict_and_names_a_changed_pin(kit, invoke, tmp_path):
     pins = dict(load_config(kit / "pyproject.toml").pins)
     copy = _copy_kit(kit, tmp_path, pin=(f'ptflops = "{pins["ptflops"]}"', 'ptflops = "0.6.4"'))
+    manifest = copy / "data" / "manifest.json"  # data cut from another competition's kit
+    manifest.write_text(re.sub(r'"identity": "[^"]+"', '"identity": "other@0123456789ab"', manifest.read_text()))
     for name, accepted in (("team4", True), ("zoo_shufflenet", True)):
         submission = ROOT / "submissions" / f"{name}.py"
         host = invoke("check", submission, "--json", "--config", ROOT / "pyproject.toml")
@@ -134,8 +136,10 @@ def test_check_in_a_kit_gives_the_hosts_macs_and_verdict_and_names_a_changed_pin
         v = k["validation"]
         assert v["split"] == "val" and v["images"] == 278 and 0.5 < v["f1"] <= 1 and abs(v["score"] - v["macs_term"] - v["f1_term"]) < 1e-12
         assert k["version_differences"] == [f"ptflops {pins['ptflops']} installed, the kit pins 0.6.4"]
+        assert "other@0123456789ab" in k["identity_problem"] and h["identity_problem"] is None
     shown = invoke("check", submission, "--config", copy / "pyproject.toml")
     assert "score (validation)" in shown.output and "the kit pins 0.6.4" in shown.output and "may differ" in shown.output
+    assert "cut from competition other@0123456789ab" in shown.output
 
 
 @pytest.mark.slow
