@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A local harness for model-compression competitions.")
 
 
-def _evaluation_json(result) -> dict:
+def _evaluation_json(result, cfg) -> dict:
     e = result.entry
     return {
         "competition": e.competition, "id": e.id, "team": e.team, "submission": e.submission, "macs": e.macs, "params": e.params,
@@ -30,7 +30,7 @@ def _evaluation_json(result) -> dict:
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
         "notes": list(result.report.notes), "split": e.split,
-    }
+    } | ({} if cfg.rule.scoring == "2021" else {**cfg.rule.to_dict(), cfg.rule.metric: e.public_score, "stored_bytes": e.stored_bytes})
 
 
 SplitOpt = Annotated[Optional[str], typer.Option(
@@ -76,7 +76,7 @@ def evaluate(
             result = evaluate_submission(paths[0], cfg, leaderboard, team, device, split=split,
                                          on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         if as_json:
-            print_json(_evaluation_json(result))
+            print_json(_evaluation_json(result, cfg))
         else:
             out.print(evaluation_panel(result, cfg))
         return
@@ -89,7 +89,7 @@ def evaluate(
             else:
                 err.print(Text(f"error: {path}: {error.message}", style="bold red"))
         elif as_json:
-            print_json(_evaluation_json(result))
+            print_json(_evaluation_json(result, cfg))
         else:
             out.print(evaluation_panel(result, cfg))
     if failures:
@@ -137,8 +137,8 @@ def check(
     if as_json:
         print_json({"competition": identity, **result.to_dict(cfg)})
     else:
-        out.print(check_report(report, cfg, passed, layers, result.sandbox))
-        out.print(kit_check_lines(result))
+        out.print(check_report(report, cfg, passed, layers, result.sandbox, result.caps))
+        out.print(kit_check_lines(result, cfg))
     if not passed:
         raise typer.Exit(code=1)
 
@@ -207,8 +207,10 @@ def leaderboard_cmd(
     board = "validation" if split == "val" else "private" if private else "public"
     meta = {"competition": identity, "board": board, "resamples": cfg.bootstrap_resamples,
             "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
+    meta |= cfg.rule.to_dict()
     if as_json:
-        print_json({**meta, "rows": [s.to_dict(private) for s in standings]})
+        extra = (lambda s: {}) if cfg.rule.scoring == "2021" else (lambda s: {cfg.rule.metric: s.score})
+        print_json({**meta, "rows": [s.to_dict(private) | extra(s) for s in standings]})
     elif not standings:
         out.print(f"no scored submissions in {leaderboard} yet: `harness evaluate FILE --leaderboard {leaderboard}` adds one")
     else:
@@ -264,7 +266,7 @@ def history_cmd(
     identity = announce_competition(cfg, show=not as_json)
     entries = read_entries(leaderboard)
     check_competition(entries, identity, leaderboard, cfg.source)
-    rows = history(entries, team)
+    rows = history(entries, team, cfg.rule)
     if not rows:
         raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
     if plot is not None:
@@ -273,11 +275,12 @@ def history_cmd(
 
         key = answer_key(cfg) if board_split_of(entries, cfg) == "test" else None  # no forecast on a validation board
         timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
-        plot_history(rows, team, plot, timeline)
+        label = "public score (lower is better)" if cfg.rule.scoring == "2021" else f"public {cfg.rule.metric} (higher is better)"
+        plot_history(rows, team, plot, timeline, label)
     if as_json:
         print_json({"competition": identity, "team": team, "rows": rows})
     else:
-        out.print(history_table(rows, team))
+        out.print(history_table(rows, team, cfg.rule.score_name))
         if plot is not None:
             out.print(f"plot written to {plot}")
 
@@ -324,7 +327,7 @@ def forecast_cmd(
     if backtest:
         result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
         if as_json:
-            print_json({"competition": identity, **result.to_dict()})
+            print_json({"competition": identity, **cfg.rule.to_dict(), **result.to_dict()})
         else:
             out.print(backtest_report(result))
         return
@@ -335,7 +338,7 @@ def forecast_cmd(
 
         plot_rank_probabilities(result, plot)
     if as_json:
-        print_json({"competition": identity, **payload})
+        print_json({"competition": identity, **cfg.rule.to_dict(), **payload})
     else:
         out.print(forecast_table(result, team))
         if plot is not None:
@@ -356,8 +359,12 @@ def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: C
     from harness.config import PROFILE_CHANGED_IN
 
     cfg = load_cfg(config)
-    result = rescore(leaderboard, cfg, announce_competition(cfg))
+    needs_key = cfg.rule.scoring == "budget" and cfg.rule.metric == "accuracy"
+    key = answer_key(cfg, f"rescoring by {cfg.rule.metric}") if needs_key else None
+    result = rescore(leaderboard, cfg, announce_competition(cfg), key)
     out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
+    if result.over_budget:
+        err.print(Text(f"note: {result.over_budget} row(s) are over a cap and are now failed over_budget rows", style="yellow"))
     if result.missing:
         err.print(Text(f"note: {result.missing} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
     if result.outdated:

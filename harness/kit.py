@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from harness.config import Competition
+from harness.config import Competition, rule_lines
 from harness.data import competition_identity, dataset_problems, ensure_dataset, write_manifest
 from harness.errors import ConfigError, DataError
 from harness.isolation import submission_files
@@ -129,6 +129,7 @@ def kit_config(cfg: Competition, identity: str, reference: str, pins: dict[str, 
         f"batch_size = {cfg.batch_size}",
         f"timeout_s = {cfg.limits.timeout_s}",
         f"memory_mb = {cfg.limits.memory_mb}",
+        *rule_lines(cfg.rule),
         "pins = { " + ", ".join(f"{name} = {_toml(version)}" for name, version in pins.items()) + " }",
     ]
     return "\n".join(lines) + "\n"

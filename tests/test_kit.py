@@ -56,8 +56,8 @@ def test_the_kit_holds_the_public_part_and_nothing_secret(kit, cfg):
     from harness.data import competition_identity
 
     assert kit_cfg.kit and kit_cfg.identity == competition_identity(cfg.name, cfg.data_dir)
-    assert (kit_cfg.classes, kit_cfg.mean, kit_cfg.std, kit_cfg.profile, kit_cfg.reference, kit_cfg.limits) == (
-        cfg.classes, cfg.mean, cfg.std, cfg.profile, cfg.reference, cfg.limits)
+    assert (kit_cfg.classes, kit_cfg.mean, kit_cfg.std, kit_cfg.profile, kit_cfg.reference, kit_cfg.limits, kit_cfg.rule) == (
+        cfg.classes, cfg.mean, cfg.std, cfg.profile, cfg.reference, cfg.limits, cfg.rule)
     assert dict(kit_cfg.pins) == installed_versions() and set(dict(kit_cfg.pins)) == set(PINNED_PACKAGES)
     assert version_differences(kit_cfg.pins) == [] and identity_problem(kit_cfg) is None
     assert f"ptflops=={installed_versions()['ptflops']}" in (kit / "requirements.txt").read_text().splitlines()
@@ -175,3 +175,10 @@ def test_a_new_competitor_in_a_fresh_kit_and_the_hosts_commands_refuse_the_board
     mixed = invoke("evaluate", "team4.py", "--split", "val", "--leaderboard", hosts)
     assert mixed.exit_code == 5 and "held-out" in mixed.output
     assert read_entries(hosts) == read_entries(ROOT / "leaderboard.csv")
+
+
+def test_a_kit_of_the_budget_format_carries_its_format_and_caps(tmp_path):
+    host = load_config(ROOT / "examples" / "size-budget.toml")
+    made = cut_kit(host, tmp_path / "kit")
+    kit_cfg = load_config(made.root / "pyproject.toml")
+    assert kit_cfg.rule == host.rule and kit_cfg.rule.scoring == "budget" and kit_cfg.identity.startswith("mnist9-size-budget@")
