@@ -129,6 +129,7 @@ def kit_config(cfg: Competition, identity: str, reference: str, pins: dict[str, 
         f"batch_size = {cfg.batch_size}",
         f"timeout_s = {cfg.limits.timeout_s}",
         f"memory_mb = {cfg.limits.memory_mb}",
+        f"max_submission_mb = {cfg.max_submission_mb}",
         *rule_lines(cfg.rule),
         "pins = { " + ", ".join(f"{name} = {_toml(version)}" for name, version in pins.items()) + " }",
     ]

@@ -56,8 +56,9 @@ def test_the_kit_holds_the_public_part_and_nothing_secret(kit, cfg):
     from harness.data import competition_identity
 
     assert kit_cfg.kit and kit_cfg.identity == competition_identity(cfg.name, cfg.data_dir)
-    assert (kit_cfg.classes, kit_cfg.mean, kit_cfg.std, kit_cfg.profile, kit_cfg.reference, kit_cfg.limits, kit_cfg.rule) == (
-        cfg.classes, cfg.mean, cfg.std, cfg.profile, cfg.reference, cfg.limits, cfg.rule)
+    assert (kit_cfg.classes, kit_cfg.mean, kit_cfg.std, kit_cfg.profile, kit_cfg.reference, kit_cfg.limits, kit_cfg.rule,
+            kit_cfg.max_submission_mb) == (cfg.classes, cfg.mean, cfg.std, cfg.profile, cfg.reference, cfg.limits, cfg.rule,
+                                           cfg.max_submission_mb)
     assert dict(kit_cfg.pins) == installed_versions() and set(dict(kit_cfg.pins)) == set(PINNED_PACKAGES)
     assert version_differences(kit_cfg.pins) == [] and identity_problem(kit_cfg) is None
     assert f"ptflops=={installed_versions()['ptflops']}" in (kit / "requirements.txt").read_text().splitlines()
