@@ -14,9 +14,9 @@ from rich.text import Text
 
 from harness.cli_common import (
     ConfigOpt, JsonOpt, LeaderboardOpt, announce_competition, answer_key, ensure_data, err, error_json, guard, load_cfg,
-    note_older_rows, out, print_json, progress_bar,
+    note_older_rows, out, print_json, progress_bar, read_board,
 )
-from harness.cli_data import data_app, init_cmd
+from harness.cli_data import data_app, init_cmd, kit_cmd
 from harness.errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A local harness for model-compression competitions.")
@@ -30,8 +30,13 @@ def _evaluation_json(result, cfg) -> dict:
         "f1_term": result.scores.public.f1_term, "reference_macs": e.ref_macs, "reference_f1": e.ref_f1,
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
-        "notes": list(result.report.notes),
+        "notes": list(result.report.notes), "leaderboard": str(result.leaderboard), "split": e.split,
     } | ({} if cfg.rule.scoring == "2021" else {**cfg.rule.to_dict(), cfg.rule.metric: e.public_score, "stored_bytes": e.stored_bytes})
+
+
+SplitOpt = Annotated[Optional[str], typer.Option(
+    "--split", help="test: the held-out images, into the host's board; val: the validation split, into a validation board "
+                    "(no quota). Default: val in a starting kit, else test.")]
 
 
 @app.command()
@@ -43,18 +48,25 @@ def evaluate(
     as_json: JsonOpt = False,
     device: Annotated[str, typer.Option(help="cpu, or cuda where a GPU exists.")] = "cpu",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Submissions evaluated in parallel workers.")] = 1,
+    split: SplitOpt = None,
     config: ConfigOpt = None,
 ):
     """Score submissions on the held-out split and append them to the leaderboard.
 
+    With --split val, score on the validation split instead, into a validation board
+    of one's own experiments (the host's commands never mix it with theirs).
+
     Example:
         harness evaluate submissions/team4.py --json
         harness evaluate a.py b.py c.py --jobs 3 --leaderboard /tmp/board.csv
+        harness evaluate my.py --split val --leaderboard experiments.csv
     """
     from harness.evaluate import evaluate_many, evaluate_submission
+    from harness.kit import resolve_split
     from harness.render import evaluation_panel
 
     cfg = load_cfg(config)
+    split = resolve_split(split, cfg)
     ensure_data(cfg, not as_json)
     announce_competition(cfg, show=not as_json)
     if len(paths) > 1 and team:
@@ -62,7 +74,7 @@ def evaluate(
     if len(paths) == 1:
         with progress_bar(not as_json) as progress:
             task = progress.add_task(escape(f"evaluating {paths[0].name}"), total=None)
-            result = evaluate_submission(paths[0], cfg, leaderboard, team, device,
+            result = evaluate_submission(paths[0], cfg, leaderboard, team, device, split=split,
                                          on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         if as_json:
             print_json(_evaluation_json(result, cfg))
@@ -70,7 +82,7 @@ def evaluate(
             out.print(evaluation_panel(result, cfg))
         return
     failures = []
-    for path, result, error in evaluate_many(paths, cfg, leaderboard, device, jobs):
+    for path, result, error in evaluate_many(paths, cfg, leaderboard, device, jobs, split):
         if error is not None:
             failures.append(error)
             if as_json:
@@ -96,13 +108,17 @@ def check(
 ):
     """Run the pre-submission checks: exit 0 only when `evaluate` would accept it.
 
+    In a starting kit it also gives macro-F1 and the score on the validation split, and
+    says which installed packages differ from the kit's pinned versions.
+
     Example:
         harness check submissions/team4.py --layers
     """
     from harness.errors import WorkerError
     from harness.evaluate import check_submission
-    from harness.render import check_report
+    from harness.render import check_report, kit_check_lines
     from harness.sandbox import resolve_mode
+    from harness.scoring import reference_warning
 
     cfg = load_cfg(config)
     ensure_data(cfg, not as_json)
@@ -120,10 +136,15 @@ def check(
             raise typer.Exit(code=1) from None
         raise
     report, passed = result.report, result.passed
+    weak = (reference_warning(cfg.reference.f1) if path.resolve() == cfg.reference_path and cfg.has_reference
+            and cfg.rule.scoring == "2021" else None)
     if as_json:
-        print_json({"competition": identity, **result.to_dict(cfg)})
+        print_json({"competition": identity, **result.to_dict(cfg), **({"reference_warning": weak} if weak else {})})
     else:
         out.print(check_report(report, cfg, passed, layers, result.sandbox, result.caps))
+        if weak:
+            err.print(Text(f"warning: {weak}", style="bold yellow"))
+        out.print(kit_check_lines(result, cfg))
     if not passed:
         raise typer.Exit(code=1)
 
@@ -151,17 +172,20 @@ def leaderboard_cmd(
     from datetime import datetime, timezone
 
     from harness import board as board_mod
-    from harness.leaderboard import check_competition, read_entries
+    from harness.kit import board_split_of
+    from harness.leaderboard import check_split, read_entries
     from harness.render import attempts_table, board_table
     from harness.rules import check_reveal
 
     cfg = load_cfg(config)
+    entries = read_entries(leaderboard)
+    split = board_split_of(entries, cfg)
     if private:
+        check_split(entries, "test", leaderboard)  # a validation board has no private part
         check_reveal(cfg, datetime.now(timezone.utc), reveal)
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
-    entries = read_entries(leaderboard)
-    older = check_competition(entries, identity, leaderboard, cfg.source)
+    entries, older = read_board(leaderboard, cfg, identity, show=not as_json)
     if not as_json:
         note_older_rows(older, leaderboard, cfg)
     if show_all and html is not None:
@@ -172,12 +196,13 @@ def leaderboard_cmd(
         else:
             out.print(attempts_table(entries, private))
         return
-    key = answer_key(cfg)
+    key = answer_key(cfg, split=split)
     if private:
         standings = board_mod.private_board(entries, board_mod.read_picks(leaderboard), cfg, key)
     else:
         standings = board_mod.public_board(entries, cfg, key)
-    configs = sorted(board_mod.board_config_ids(entries))
+    part = "private" if private else "public"
+    configs = sorted(board_mod.board_config_ids(entries, cfg, part))
     plot_error = None
     if plot is not None:
         from harness.plots import PlotError, plot_board
@@ -190,8 +215,9 @@ def leaderboard_cmd(
         from harness.page import write_board_page
 
         write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
-    meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
-            "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
+    board = "validation" if split == "val" else "private" if private else "public"
+    meta = {"competition": identity, "board": board, "resamples": cfg.bootstrap_resamples,
+            "confidence": board_mod.CONFIDENCE, "config": cfg.part_config_id(part), "row_configs": configs, "intervals": key is not None}
     meta |= cfg.rule.to_dict()
     if as_json:
         extra = (lambda s: {}) if cfg.rule.scoring == "2021" else (lambda s: {cfg.rule.metric: s.score})
@@ -245,23 +271,25 @@ def history_cmd(
         harness history team4 --plot team4.png
     """
     from harness.board import history, read_picks
-    from harness.leaderboard import check_competition, read_entries
+    from harness.kit import board_split_of
     from harness.names import validate_team
     from harness.render import history_table
 
     cfg = load_cfg(config)
     team = validate_team(team)
     identity = announce_competition(cfg, show=not as_json)
-    entries = read_entries(leaderboard)
-    check_competition(entries, identity, leaderboard, cfg.source)
+    entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
     rows = history(entries, team, cfg.rule)
     if not rows:
-        raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
+        import difflib
+
+        close = difflib.get_close_matches(team, sorted({e.team for e in entries}), n=1, cutoff=0.5)
+        raise HarnessError(f"no submissions by team {team!r} in {leaderboard}" + (f"; did you mean {close[0]!r}?" if close else ""))
     if plot is not None:
         from harness.forecast import forecast_by_day
         from harness.plots import plot_history
 
-        key = answer_key(cfg)
+        key = answer_key(cfg) if board_split_of(entries, cfg) == "test" else None  # no forecast on a validation board
         timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
         label = "public score (lower is better)" if cfg.rule.scoring == "2021" else f"public {cfg.rule.metric} (higher is better)"
         plot_history(rows, team, plot, timeline, label)
@@ -284,6 +312,8 @@ def forecast_cmd(
     draws: Annotated[int, typer.Option(min=1, help="Simulated private boards per forecast.")] = 1000,
     splits: Annotated[int, typer.Option(min=1, help="Re-splits of the held-out images (--backtest).")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the draws and re-splits.")] = 0,
+    resample: Annotated[bool, typer.Option("--resample", help="--backtest on held-out sets resampled with replacement, not re-splits of this one.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Take public F1 values at face value (no shrinkage): the method before it, for comparison.")] = False,
     config: ConfigOpt = None,
 ):
     """Forecast each team's final rank before the private board is revealed, from public data only.
@@ -296,30 +326,34 @@ def forecast_cmd(
         harness forecast --team team4 --json
         harness forecast --plot ranks.png
         harness forecast --backtest --splits 200
+        harness forecast --backtest --resample --raw
     """
     from harness import forecast as forecast_mod
+    from harness.backtest import backtest as run_backtest
     from harness.board import read_picks
-    from harness.leaderboard import check_competition, read_entries
+    from harness.leaderboard import check_split
     from harness.render import backtest_report, forecast_table
 
     if backtest and (team or plot):
         raise HarnessError("--backtest measures the whole board: leave out --team and --plot")
     cfg = load_cfg(config)
-    entries = read_entries(leaderboard)
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
-    check_competition(entries, identity, leaderboard, cfg.source)
+    entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
+    check_split(entries, "test", leaderboard)
     key = answer_key(cfg, needed_for="the forecast needs the labels of the public images")
     picks = read_picks(leaderboard)
     if backtest:
-        result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
+        result = run_backtest(entries, picks, cfg, key, splits, draws, seed, "resample" if resample else "resplit", not raw)
         if as_json:
             print_json({"competition": identity, **cfg.rule.to_dict(), **result.to_dict()})
         else:
             out.print(backtest_report(result))
         return
-    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed)
+    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed, shrink=not raw)
     payload = result.to_dict(team)  # checks --team before anything is written
+    for warning in result.warnings if not as_json else ():
+        err.print(Text(f"warning: {warning}", style="bold yellow"))
     if plot is not None:
         from harness.plots import plot_rank_probabilities
 
@@ -337,18 +371,21 @@ def forecast_cmd(
 def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: ConfigOpt = None):
     """Recompute every score under the current reference values and counting profile.
 
-    The original values stay in the `original_*` columns and a backup is written first.
+    Rows scored before an answer-key correction (`harness data fix-labels`) are rescored
+    from their stored predictions under the corrected key. The original values stay in the `original_*` columns and a backup is written first.
 
     Example:
         harness rescore --leaderboard leaderboard.csv
     """
     from harness.board import rescore
     from harness.config import PROFILE_CHANGED_IN
+    from harness.lineage import ancestors, relabeller
 
     cfg = load_cfg(config)
+    earlier = ancestors(cfg.data_dir)
     needs_key = cfg.rule.scoring == "budget" and cfg.rule.metric == "accuracy"
     key = answer_key(cfg, f"rescoring by {cfg.rule.metric}") if needs_key else None
-    result = rescore(leaderboard, cfg, announce_competition(cfg), key)
+    result = rescore(leaderboard, cfg, announce_competition(cfg), key, relabeller(cfg) if earlier else None, earlier)
     out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
     if result.over_budget:
         err.print(Text(f"note: {result.over_budget} row(s) are over a cap and are now failed over_budget rows", style="yellow"))
@@ -375,6 +412,7 @@ def reference(
     from harness.config import write_reference
     from harness.evaluate import recompute_reference
     from harness.render import reference_table
+    from harness.scoring import reference_warning
 
     cfg = load_cfg(config)
     ensure_data(cfg, True)
@@ -383,6 +421,9 @@ def reference(
     pinned = cfg.pinned_reference
     table = reference_table(result, cfg)
     out.print(table)
+    weak = reference_warning(min(result.public_f1, result.private_f1)) if cfg.rule.scoring == "2021" else None
+    if weak:
+        err.print(Text(f"warning: {weak}", style="bold yellow"))
     if write:
         path = write_reference(cfg, result.macs, result.public_f1, result.private_f1)
         out.print(f"pinned in {path}")
@@ -398,3 +439,4 @@ def reference(
 
 app.add_typer(data_app, name="data")
 app.command("init")(init_cmd)
+app.command("kit")(kit_cmd)

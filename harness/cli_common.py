@@ -64,19 +64,21 @@ def load_cfg(path: Path | None):
 def announce_competition(cfg, needs_data: bool = True, show: bool = True) -> str:
     """The competition's identity (name@hash of manifest and answer key), announced in one dim line.
 
+    In a starting kit, the identity it records of the competition it was cut from.
     Without a data set yet (`needs_data=False`), the name alone. With --json (`show=False`)
     it goes only into the JSON's `competition` field.
     """
-    from harness.data import competition_identity
+    from harness.kit import identity_of
 
     try:
-        identity = competition_identity(cfg.name, cfg.data_dir)
+        identity = identity_of(cfg)
     except HarnessError:
         if needs_data:
             raise
         identity = cfg.name
     if show:
-        err.print(Text(f"competition {identity} (config {cfg.source})", style="dim"))
+        kind = "starting kit of competition" if cfg.kit else "competition"
+        err.print(Text(f"{kind} {identity} (config {cfg.source})", style="dim"))
     return identity
 
 
@@ -97,12 +99,13 @@ def ensure_data(cfg, show: bool) -> None:
 def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
-def answer_key(cfg, needed_for: str | None = None):
-    """The host's answer key; when it cannot be read, a note (or an error saying what `needed_for` it)."""
-    from harness.data import ensure_dataset, read_answer_key
+def answer_key(cfg, needed_for: str | None = None, split: str = "test"):
+    """The labels a board's rows were scored against: the host's answer key, or the validation
+    split's labels (`split="val"`); when they cannot be read, a note (or an error saying what `needed_for` them)."""
+    from harness.data import open_split
 
     try:
-        return read_answer_key(ensure_dataset(cfg))
+        return open_split(cfg, split)[1]
     except HarnessError as e:
         if needed_for:
             raise HarnessError(f"{needed_for}: {e.message}") from None
@@ -113,3 +116,28 @@ def note_older_rows(count: int, leaderboard: Path, cfg) -> None:
     if count:
         err.print(Text(f"note: {count} row(s) of {leaderboard} predate the competition column; taken as {cfg.name}'s "
                        "(the next append records it)", style="dim"))
+
+
+def read_board(leaderboard: Path, cfg, identity: str, show: bool = True):
+    """The board's rows as every view shows them: this competition's, under the current values.
+
+    Rows stored under other reference values or another profile are rescored in memory
+    (`board.on_current_values`), with a note naming `harness rescore`; rows that cannot be
+    are named in a warning. Rows scored before an answer-key correction are refused with
+    the command that rescores them. Returns (rows, rows predating the competition column).
+    """
+    from harness.board import on_current_values
+    from harness.leaderboard import check_competition, read_entries
+    from harness.lineage import ancestors
+
+    entries = read_entries(leaderboard)
+    older = check_competition(entries, identity, leaderboard, cfg.source, ancestors(cfg.data_dir) if cfg.data_dir.is_dir() else ())
+    current = on_current_values(entries, cfg)
+    if show and current.rescored:
+        err.print(Text(f"note: {current.rescored} row(s) of {leaderboard} were scored under other reference values or "
+                       f"profile; shown rescored under {cfg.config_id} (`harness rescore --leaderboard {leaderboard}` "
+                       "writes them)", style="yellow"))
+    if show and current.stale:
+        err.print(Text(f"warning: {current.stale} row(s) have no MACs counted by the current definition of profile "
+                       f"{cfg.profile} and keep their old scores: evaluate those submissions again", style="bold yellow"))
+    return current.entries, older

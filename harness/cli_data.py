@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from harness.cli_common import ConfigOpt, JsonOpt, announce_competition, err, guard, load_cfg, out, print_json
+from harness.cli_common import ConfigOpt, JsonOpt, announce_competition, ensure_data, err, guard, load_cfg, out, print_json
 
 data_app = typer.Typer(no_args_is_help=True, help="Build and verify the competition data set.")
 
@@ -55,7 +55,7 @@ def data_verify(config: ConfigOpt = None, as_json: JsonOpt = False):
 
     cfg = load_cfg(config)
     identity = announce_competition(cfg, needs_data=False, show=not as_json)
-    problems = dataset_problems(cfg.data_dir, cfg.classes)
+    problems = dataset_problems(cfg.data_dir, cfg.classes, kit=cfg.kit)
     if as_json:
         print_json({"competition": identity, "data": str(cfg.data_dir), "intact": not problems, "problems": problems})
         if problems:
@@ -65,6 +65,9 @@ def data_verify(config: ConfigOpt = None, as_json: JsonOpt = False):
         for problem in problems:
             err.print(Text(f"error: {problem}", style="bold red"))
         raise typer.Exit(code=DataError.exit_code)
+    if cfg.kit:
+        out.print(f"{cfg.data_dir}: intact (starting kit: train/ and val/ as published, no held-out images)")
+        return
     ds = open_dataset(cfg.data_dir, cfg.classes)
     out.print(f"{ds.root}: intact ({len(ds.test_images)} held-out images, manifest {ds.manifest_sha256[:12]})")
 
@@ -82,11 +85,48 @@ def data_manifest(
     Example:
         harness data manifest --config mycomp/pyproject.toml
     """
-    from harness.data import write_manifest
+    from harness.data import competition_identity, write_manifest
 
     cfg = load_cfg(config)
-    announce_competition(cfg, needs_data=False)
-    out.print(f"wrote {write_manifest(path or cfg.data_dir, cfg.classes)}")
+    announce_competition(cfg, needs_data=False, show=path is not None)
+    root = path or cfg.data_dir
+    written = write_manifest(root, cfg.classes)
+    out.print(f"wrote {written}: competition {competition_identity(cfg.name, root)}")
+    out.print("next: `harness reference --write` to pin the reference on this data; to correct the answer key of a "
+              "competition with a board, use `harness data fix-labels` instead, which keeps the board's rows")
+
+
+@data_app.command("fix-labels")
+@guard
+def data_fix_labels(
+    answers: Annotated[Optional[Path], typer.Option("--answers", help="The corrected answer key (image,label,part).")] = None,
+    remove: Annotated[Optional[list[str]], typer.Option("--remove", help="A test image to remove (repeat for more).")] = None,
+    leaderboard: Annotated[Optional[list[Path]], typer.Option("--leaderboard", "-l", help="A board to rescore under the corrected key (repeat for more).")] = None,
+    config: ConfigOpt = None,
+):
+    """Correct the answer key or remove a broken test image, keeping every board's rows.
+
+    The old key and removed images are kept under `<data>/fixes/`, the manifest is
+    re-pinned, and the old identity is recorded in `<data>/lineage.json` as this
+    competition's: each board's rows are rescored from their stored predictions
+    (their first values stay in the `original_*` columns). Then re-pin the reference.
+
+    Example:
+        harness data fix-labels --answers answers-fixed.csv --remove 0042.png -l board.csv
+    """
+    from harness.board import rescore
+    from harness.lineage import ancestors, fix_answers, relabeller
+
+    cfg = load_cfg(config)
+    announce_competition(cfg)
+    fix = fix_answers(cfg, answers, remove or [])
+    out.print(f"{fix.relabelled} label(s) changed, {len(fix.removed)} image(s) removed (kept in {fix.kept_in}); "
+              f"competition {fix.old_identity} is now {fix.new_identity}")
+    for board in leaderboard or []:
+        done = rescore(board, cfg, fix.new_identity, relabel=relabeller(cfg), ancestors=ancestors(cfg.data_dir))
+        out.print(f"{board}: rescored {done.done} row(s) under the corrected key; backup: {done.backup}")
+    out.print("next: `harness reference --write` (the reference's F1 changed with the key), then "
+              "`harness rescore -l BOARD` for each board")
 
 
 @guard
@@ -96,6 +136,7 @@ def init_cmd(
     classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Class folders to use, in this order (repeat or comma-separate; default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/val/test and public/private split.")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Competition name (default: the folder's name).")] = None,
+    reference: Annotated[str, typer.Option("--reference", help="The reference to write: centroid (nearest class mean, instant) or cnn (a small CNN trained on the train split, about a minute on 2 cores, seeded).")] = "centroid",
     scoring: Annotated[str, typer.Option(help='"2021" (MACs and macro-F1 against the reference, lower is better) or "budget" (a metric under caps, higher is better).')] = "2021",
     metric: Annotated[Optional[str], typer.Option(help='Under --scoring budget: "accuracy" or "macro_f1" (default).')] = None,
     max_weights_bytes: Annotated[Optional[int], typer.Option(help="Under --scoring budget: cap on the submission's stored bytes (the .py and its same-stem files).")] = None,
@@ -105,11 +146,12 @@ def init_cmd(
     """Scaffold a new competition: data layout, seeded split, answer key, manifest, config, reference.
 
     Writes DIR/pyproject.toml (\\[tool.harness]), DIR/data/{train,val,test}, answers.csv,
-    manifest.json and a nearest-centroid reference DIR/reference.py. Then, in DIR:
-    `harness reference --write`.
+    manifest.json and a reference DIR/reference.py: nearest-centroid by default, or a small
+    trained CNN with `--reference cnn`. Then, in DIR: `harness reference --write`.
 
     Example:
         harness init mycomp --from ~/images --classes cat,dog,fox
+        harness init shapes --from ~/shapes --reference cnn
         harness init mycomp --from ~/images --scoring budget --metric accuracy --max-weights-bytes 32768
     """
     from harness.config import parse_rule
@@ -119,8 +161,38 @@ def init_cmd(
              "max_macs": max_macs}
     rule = parse_rule({k: v for k, v in given.items() if v is not None})  # a ConfigError naming the key, before anything is written
     wanted = [c.strip() for value in classes or [] for c in value.split(",") if c.strip()] or None
-    with err.status(f"building {directory} from {source}", spinner="dots"):
-        made = init_competition(directory, source, wanted, seed=seed, name=name, rule=rule)
+    what = " and training a CNN reference (about a minute)" if reference == "cnn" else ""
+    with err.status(f"building {directory} from {source}{what}", spinner="dots"):
+        made = init_competition(directory, source, wanted, seed=seed, name=name, rule=rule, reference=reference)
     out.print(f"created {made.root}: {len(made.classes)} classes, {made.train_images} train, {made.val_images} val, "
               f"{made.test_images} held-out images")
+    if made.skipped:
+        err.print(Text(f"note: skipped {len(made.skipped)} file(s) that are not images ({', '.join(made.skipped[:3])}"
+                       f"{', ...' if len(made.skipped) > 3 else ''}); system files such as .DS_Store are ignored everywhere",
+                       style="yellow"))
     out.print(f"next: cd {made.root} && harness reference --write && harness check reference.py")
+
+
+@guard
+def kit_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="New (or empty) folder for the kit.")],
+    no_train: Annotated[bool, typer.Option("--no-train", help="Leave data/train out (only data/val is copied).")] = False,
+    config: ConfigOpt = None,
+):
+    """Write a competitor's starting kit: public configuration, train/val data, reference, README, pinned versions.
+
+    Nothing secret goes in: no test images, no answer key, no board, picks or backups.
+    In the kit, `harness check FILE` and `harness evaluate FILE --split val` work.
+
+    Example:
+        harness kit /tmp/kit
+        harness kit /tmp/kit-small --no-train
+    """
+    from harness.kit import cut_kit
+
+    cfg = load_cfg(config)
+    ensure_data(cfg, True)
+    announce_competition(cfg)
+    kit = cut_kit(cfg, out_dir, train=not no_train)
+    out.print(f"wrote the starting kit of {kit.identity} to {kit.root}: {len(kit.files)} files")
+    out.print(f"next, as a competitor: cd {kit.root} && harness check {cfg.reference_path.name}")

@@ -81,6 +81,9 @@ class Competition:
     teams: tuple[str, ...] = ()
     reference_private_macs: int | None = None
     max_submission_mb: int = 50
+    kit: bool = False
+    identity: str | None = None
+    pins: tuple[tuple[str, str], ...] = ()
     rule: Rule = Rule()
 
     @property
@@ -111,6 +114,12 @@ class Competition:
             return base
         caps = "".join(f" {k}={v}" for k, v in self.rule.caps.items())
         return f"scoring=budget metric={self.rule.metric}{caps} {base}"
+
+    def part_config_id(self, part: Part) -> str:
+        """`config_id` with the reference values `part`'s scores use (the private board may pin its own)."""
+        if self.pinned_reference is None:
+            return self.config_id
+        return config_id(self.profile, self.reference_for(part)) + (" (private board)" if part == "private" else "")
 
     def reference_for(self, part: Part) -> Reference:
         """The reference a score on `part` ("public" or "private") is computed against.
@@ -204,7 +213,7 @@ KNOWN_KEYS = frozenset({
     "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
     "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
     "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams", "scoring", "metric", "max_weights_bytes",
-    "max_params", "max_macs", "max_submission_mb", "max_input_size", "worker_uids",
+    "max_params", "max_macs", "max_submission_mb", "kit", "identity", "pins", "max_input_size", "worker_uids",
 })
 SCORINGS: tuple[Scoring, ...] = ("2021", "budget")
 METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
@@ -223,6 +232,13 @@ def _positive(table: dict, key: str, kind, default):
     value = _get(table, key, kind, default)
     if value is not None and value <= 0:
         raise ConfigError(f"[tool.harness] {key}: must be positive, got {value}")
+    return value
+
+
+def _non_negative(table: dict, key: str, kind, default):
+    value = _get(table, key, kind, default)
+    if value is not None and value < 0:
+        raise ConfigError(f"[tool.harness] {key}: must be 0 or more, got {value}")
     return value
 
 
@@ -247,6 +263,22 @@ def _pinned(table: dict) -> Reference | None:
         missing, given = ("reference_f1", "reference_macs") if f1 is None else ("reference_macs", "reference_f1")
         raise ConfigError(f"[tool.harness] {missing}: missing (required with {given}); `harness reference --write` pins both")
     return None if macs is None else Reference(macs=macs, f1=f1)
+
+
+def _kit(table: dict) -> tuple[bool, str | None, tuple[tuple[str, str], ...]]:
+    """A starting kit's marker, the identity of the competition it was cut from, and its pinned package versions."""
+    kit = _get(table, "kit", bool, False)
+    identity = _get(table, "identity", str, None)
+    if identity is not None and not re.fullmatch(r"[^@\s]+@[0-9a-f]{12}", identity):
+        raise ConfigError(f"[tool.harness] identity: expected name@hash as `harness kit` writes it, got {identity!r}")
+    if kit and identity is None:
+        raise ConfigError("[tool.harness] identity: missing (required with kit = true); cut the kit again with `harness kit OUT`")
+    if identity is not None and not kit:
+        raise ConfigError("[tool.harness] identity: only a starting kit (kit = true) records it; a host's identity is its data's hash")
+    pins = _get(table, "pins", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in pins.items()):
+        raise ConfigError(f"[tool.harness] pins: expected package = \"version\" strings, got {pins!r}")
+    return kit, identity, tuple(sorted(pins.items()))
 
 
 def parse_rule(table: dict) -> Rule:
@@ -285,6 +317,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
     if any(s <= 0 for s in std):
         raise ConfigError(f"[tool.harness] std: every value must be positive, got {list(std)}")
     start, end = _moment(table, "start"), _moment(table, "end")
+    kit, identity, pins = _kit(table)
     if start and end and end <= start:
         raise ConfigError(f"[tool.harness] end: {end.isoformat()} is not after start {start.isoformat()}")
     return Competition(
@@ -298,7 +331,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         reference_private_f1=_f1(table, "reference_private_f1"),
         profile=_choice(table, "profile", PROFILES, "2021", "unknown counting profile; known:"),
         split_seed=_get(table, "split_seed", int, 0),
-        daily_limit=_positive(table, "daily_limit", int, 10),
+        daily_limit=_non_negative(table, "daily_limit", int, 10),  # 0 pauses submissions
         final_picks=_positive(table, "final_picks", int, 2),
         bootstrap_resamples=_positive(table, "bootstrap_resamples", int, 1000),
         batch_size=_positive(table, "batch_size", int, 64),
@@ -312,6 +345,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         teams=_teams(table),
         reference_private_macs=_positive(table, "reference_private_macs", int, None),
         max_submission_mb=_positive(table, "max_submission_mb", int, 50),
+        kit=kit,
+        identity=identity,
+        pins=pins,
         rule=parse_rule(table),
     )
 

@@ -35,6 +35,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MANIFEST = "manifest.json"
 ANSWERS = "answers.csv"
 PARTS = ("public", "private")
+SYSTEM_FILES = ("Thumbs.db", "desktop.ini")
+
+
+def is_system_file(path: Path) -> bool:
+    """Files an operating system leaves in folders (`.DS_Store`, any hidden file, `Thumbs.db`): never data.
+
+    `init`, the manifest, `data verify` and `evaluate` all skip them alike.
+
+    >>> is_system_file(Path("test/.DS_Store")), is_system_file(Path("test/0001.png"))
+    (True, False)
+    """
+    return path.name.startswith(".") or path.name in SYSTEM_FILES
 
 
 @dataclass(frozen=True)
@@ -67,24 +79,26 @@ def _data_files(root: Path) -> list[Path]:
     files = []
     for part in ("train", "val", "test"):
         if (root / part).is_dir():
-            files += [p for p in (root / part).rglob("*") if p.is_file()]
+            files += [p for p in (root / part).rglob("*") if p.is_file() and not is_system_file(p)]
     if (root / ANSWERS).is_file():
         files.append(root / ANSWERS)
     return sorted(files)
 
 
-def write_manifest(root: Path, classes: Sequence[str] | None = None) -> Path:
+def write_manifest(root: Path, classes: Sequence[str] | None = None, identity: str | None = None) -> Path:
     """Record the sha256 of every data file in `root/manifest.json`.
 
     With `classes`, the data set is checked first (`dataset_problems`): a data set
-    evaluate could not use gets no manifest.
+    evaluate could not use gets no manifest. A starting kit's manifest also records
+    the `identity` of the competition it was cut from.
     """
     root = Path(root)
     if classes is not None:
         check_dataset(root, classes, manifest=False)
     entries = {p.relative_to(root).as_posix(): _sha256(p) for p in _data_files(root)}
     path = root / MANIFEST
-    atomic_write(path, json.dumps({"files": entries}, indent=1, sort_keys=True).encode())
+    record = {"files": entries, **({"identity": identity} if identity else {})}
+    atomic_write(path, json.dumps(record, indent=1, sort_keys=True).encode())
     return path
 
 
@@ -136,6 +150,30 @@ def competition_identity(name: str, root: Path) -> str:
     return f"{name}@{digest.hexdigest()[:12]}"
 
 
+def open_split(cfg, split: str) -> tuple[Dataset, AnswerKey]:
+    """The images scored on `split` with their labels: "test" (the host's held-out split and answer key)
+    or "val" (the labelled validation images, every one in the public part), checked against the manifest.
+
+    The validation split's `manifest_sha256` is its own, so its cached tensors never pass for the test split's.
+    """
+    if split == "test":
+        if cfg.kit:
+            raise DataError(f"{cfg.source}: a starting kit has no held-out split; score on the validation split with --split val")
+        dataset = ensure_dataset(cfg)
+        return dataset, read_answer_key(dataset)
+    root = Path(cfg.data_dir)
+    if not root.is_dir():
+        raise DataError(f"data directory not found: {root} ([tool.harness] data)")
+    if needs_build(root, cfg.builder):
+        ensure_dataset(cfg)
+    sha = hashlib.sha256((verify_manifest(root) + "/val").encode()).hexdigest()
+    paths, labels = ensure_split(root, "val", cfg.classes)
+    if not paths:
+        raise DataError(f"{root / 'val'}: no images to score on")
+    dataset = Dataset(root=root, classes=tuple(cfg.classes), test_images=tuple(paths), manifest_sha256=sha)
+    return dataset, AnswerKey(labels=labels, public=np.ones(len(labels), dtype=bool))
+
+
 def _image_problem(path: Path) -> str | None:
     try:
         with Image.open(path) as img:
@@ -145,13 +183,13 @@ def _image_problem(path: Path) -> str | None:
     return None
 
 
-def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True) -> list[str]:
+def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, kit: bool = False) -> list[str]:
     """Everything `evaluate` relies on, one line per problem naming the file; empty when sound.
 
     Every image decodes; the class folders of train/ and val/ are exactly `classes`;
     every answer names a test image, a known class and a known part; answers and test
     images match one to one; both parts hold every class; with `manifest`, the
-    manifest is current.
+    manifest is current. In a starting kit (`kit`), train/ (when shipped), val/ and the manifest only.
     """
     root = Path(root)
     if not root.is_dir():
@@ -159,6 +197,8 @@ def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True) 
     problems: list[str] = []
     for part in ("train", "val"):
         folder = root / part
+        if kit and part == "train" and not folder.exists():
+            continue  # a kit cut with --no-train
         if not folder.is_dir():
             problems.append(f"{folder}: missing (one folder per class expected)")
             continue
@@ -167,12 +207,21 @@ def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True) 
         problems += [f"{folder / c}: not one of the configured classes" for c in sorted(present - set(classes))]
         for c in classes:
             if (folder / c).is_dir():
-                images = [p for p in sorted((folder / c).iterdir()) if p.is_file()]
+                images = [p for p in sorted((folder / c).iterdir()) if p.is_file() and not is_system_file(p)]
                 if part == "train" and not images:
                     problems.append(f"{folder / c}: no images")
                 problems += [p for p in (_image_problem(i) for i in images) if p]
+    if not kit:
+        problems += _held_out_problems(root, classes)
+    if manifest:
+        problems += manifest_problems(root)
+    return problems
+
+
+def _held_out_problems(root: Path, classes: Sequence[str]) -> list[str]:
+    problems = []
     test = root / "test"
-    tests = sorted(p for p in test.iterdir() if p.is_file()) if test.is_dir() else []
+    tests = sorted(p for p in test.iterdir() if p.is_file() and not is_system_file(p)) if test.is_dir() else []
     if not test.is_dir():
         problems.append(f"{test}: missing (the held-out images)")
     elif not tests:
@@ -180,8 +229,6 @@ def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True) 
     problems += [f"{p}: not an image ({', '.join(IMAGE_SUFFIXES)})" for p in tests if p.suffix.lower() not in IMAGE_SUFFIXES]
     problems += [p for p in (_image_problem(i) for i in tests if i.suffix.lower() in IMAGE_SUFFIXES) if p]
     problems += _answer_problems(root / ANSWERS, {p.name for p in tests}, classes)
-    if manifest:
-        problems += manifest_problems(root)
     return problems
 
 

@@ -40,7 +40,11 @@ from harness.scoring import Part
 Status = Literal["scored", "failed"]
 STATUS_SCORED: Status = "scored"
 STATUS_FAILED: Status = "failed"
+Split = Literal["test", "val"]
+SPLITS: tuple[Split, ...] = ("test", "val")
+"""The images a row was scored on: the host's held-out split, or the validation split (a local board)."""
 LOCK_TIMEOUT_S = 120
+PAUSED = "submissions are paused (daily_limit = 0 in the configuration); the host sets it above 0 to reopen them"
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class Entry:
     """The format the scores were computed under: "2021" or "budget/<metric>" (`Rule.label`)."""
     stored_bytes: int | None = None
     """The bytes of the submission's files: the source and every same-stem file."""
+    split: Split = "test"
 
     @property
     def scored(self) -> bool:
@@ -104,7 +109,7 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
-ADDED_COLUMNS = {"profile_version": "1", "competition": "", "scoring": "2021", "stored_bytes": ""}
+ADDED_COLUMNS = {"profile_version": "1", "competition": "", "scoring": "2021", "stored_bytes": "", "split": "test"}
 """Columns added since the first schema, with the cell a row written before them gets;
 a file without them is read so and upgraded on its next append."""
 _TYPES = {f.name: f.type for f in fields(Entry)}
@@ -195,7 +200,7 @@ def read_entries(path: Path) -> list[Entry]:
         )
     if not text.endswith("\n"):
         raise LeaderboardError(f"{path}:{text.count(chr(10)) + 1}: the last row is truncated (no line end); the file was not changed")
-    entries = []
+    entries, lines = [], {}
     for row in reader:
         line = reader.line_num
         if len(row) != len(header):
@@ -204,6 +209,12 @@ def read_entries(path: Path) -> list[Entry]:
         values = {name: _from_cell(name, cells[name], line, path) for name in COLUMNS}
         if values["status"] not in (STATUS_SCORED, STATUS_FAILED):
             raise LeaderboardError(f"{path}:{line}: status must be {STATUS_SCORED} or {STATUS_FAILED}, got {values['status']!r}")
+        if values["id"] in lines:
+            raise LeaderboardError(f"{path}:{line}: row id {values['id']} repeats the id of line {lines[values['id']]}; "
+                                   "ids must be unique (a hand-merged board?); the file was not changed")
+        lines[values["id"]] = line
+        if values["split"] not in SPLITS:
+            raise LeaderboardError(f"{path}:{line}: split must be {' or '.join(SPLITS)}, got {values['split']!r}")
         entries.append(Entry(**values))
     return entries
 
@@ -222,18 +233,45 @@ def _current_header(path: Path) -> bool:
         return tuple(next(csv.reader([f.readline()]), [])) == COLUMNS
 
 
-def check_competition(entries: list[Entry], competition: str, path: Path, config: Path | None = None) -> int:
+def check_competition(entries: list[Entry], competition: str, path: Path, config: Path | None = None,
+                      ancestors: tuple[str, ...] = (), rescoring: bool = False) -> int:
     """Refuse a board that holds rows of another competition; returns how many rows predate the record.
 
-    Raises LeaderboardError naming the file, the first foreign row and both competitions.
+    Rows of an `ancestor` (this competition before an answer-key correction) are refused
+    with the command that rescores them, unless `rescoring`. Raises LeaderboardError
+    naming the file, the first foreign row and both competitions.
     """
     for line, e in enumerate(entries, start=2):
         if e.competition and e.competition != competition:
+            if e.competition in ancestors:
+                if rescoring:
+                    continue
+                raise LeaderboardError(
+                    f"{path}:{line}: row {e.id} was scored under the answer key before its correction ({e.competition}, "
+                    f"now {competition}); run `harness rescore --leaderboard {path}` to rescore its rows under the corrected key")
             where = f" (configuration {config})" if config else ""
             raise LeaderboardError(
                 f"{path}:{line}: row {e.id} belongs to competition {e.competition}, not {competition}{where}; "
                 "use this competition's board (--leaderboard) or its configuration (--config)")
     return sum(1 for e in entries if not e.competition)
+
+
+def board_split(entries: list[Entry]) -> Split | None:
+    """The split of a board's rows ("val" marks a validation board); None for an empty board."""
+    return entries[0].split if entries else None
+
+
+def check_split(entries: list[Entry], split: Split, path: Path) -> None:
+    """Refuse to mix a validation board with a test board, in either direction.
+
+    Raises LeaderboardError naming the file, the first row of the other split and what to do.
+    """
+    for line, e in enumerate(entries, start=2):
+        if e.split != split:
+            board = "a validation board (--split val)" if e.split == "val" else "a host's board of held-out scores"
+            wanted = "validation scores" if split == "val" else "held-out (test) scores"
+            raise LeaderboardError(
+                f"{path}:{line}: row {e.id} makes this {board}; it cannot take {wanted}: use another --leaderboard")
 
 
 @contextlib.contextmanager
@@ -265,6 +303,8 @@ def remaining_today(path: Path, team: str, daily_limit: int, now: datetime) -> i
 def check_quota(path: Path, team: str, daily_limit: int, now: datetime | None = None) -> int:
     """How many submissions `team` has left today; QuotaError when none."""
     now = now or datetime.now(timezone.utc)
+    if daily_limit == 0:
+        raise QuotaError(PAUSED)
     left = remaining_today(path, team, daily_limit, now)
     if left <= 0:
         raise QuotaError(
@@ -285,6 +325,9 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
     try:
         with locked(path):
             entries = read_entries(path)
+            if daily_limit == 0 and entry.scored:
+                raise QuotaError(PAUSED)
+            check_split(entries, entry.split, path)
             if daily_limit is not None and entry.scored and used_today(entries, entry.team, entry.time) >= daily_limit:
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)
