@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from harness.cli_common import (
@@ -72,7 +73,7 @@ def evaluate(
         raise HarnessError("--team applies to one submission; set TEAM in each file instead")
     if len(paths) == 1:
         with progress_bar(not as_json) as progress:
-            task = progress.add_task(f"evaluating {paths[0].name}", total=None)
+            task = progress.add_task(escape(f"evaluating {paths[0].name}"), total=None)
             result = evaluate_submission(paths[0], cfg, leaderboard, team, device, split=split,
                                          on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         if as_json:
@@ -124,7 +125,7 @@ def check(
     identity = announce_competition(cfg, show=not as_json)
     try:
         with progress_bar(not as_json) as progress:
-            task = progress.add_task(f"checking {path.name}", total=None)
+            task = progress.add_task(escape(f"checking {path.name}"), total=None)
             result = check_submission(path, cfg, device, on_progress=lambda d, t: progress.update(task, completed=d, total=t))
     except WorkerError as e:
         failed = e.stage if e.stage in ("contract", "weights_load", "transform") else "output"
@@ -202,10 +203,14 @@ def leaderboard_cmd(
         standings = board_mod.public_board(entries, cfg, key)
     part = "private" if private else "public"
     configs = sorted(board_mod.board_config_ids(entries, cfg, part))
+    plot_error = None
     if plot is not None:
-        from harness.plots import plot_board
+        from harness.plots import PlotError, plot_board
 
-        plot_board(entries, cfg, plot, part="private" if private else "public")
+        try:
+            plot_board(entries, cfg, plot, part="private" if private else "public")
+        except PlotError as e:  # the board and the page are shown all the same; the error comes last
+            plot_error, plot = e, None
     if html is not None:
         from harness.page import write_board_page
 
@@ -224,6 +229,8 @@ def leaderboard_cmd(
         for what, path in (("plot", plot), ("page", html)):
             if path is not None:
                 out.print(f"{what} written to {path}")
+    if plot_error is not None:
+        raise plot_error
 
 
 @app.command()
@@ -244,9 +251,9 @@ def select(
 
     cfg = load_cfg(config)
     identity = announce_competition(cfg)
-    check_team(cfg, team)
+    team = check_team(cfg, team)
     chosen = select_final(leaderboard, team, ids, cfg.final_picks, identity)
-    out.print(f"{team}: final selection {chosen}")
+    out.print(Text(f"{team}: final selection {chosen}"))
 
 
 @app.command("history")
@@ -265,9 +272,11 @@ def history_cmd(
     """
     from harness.board import history, read_picks
     from harness.kit import board_split_of
+    from harness.names import validate_team
     from harness.render import history_table
 
     cfg = load_cfg(config)
+    team = validate_team(team)
     identity = announce_competition(cfg, show=not as_json)
     entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
     rows = history(entries, team, cfg.rule)

@@ -20,8 +20,10 @@ from rich.text import Text
 
 from harness.errors import HarnessError
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Strings printed here carry team names, file names and messages from submissions and board files:
+# they are text, never rich markup or emoji codes.
+out = Console(soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 LeaderboardOpt = Annotated[Path, typer.Option("--leaderboard", "-l", help="Leaderboard CSV file.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file with \\[tool.harness] (default: $HARNESS_CONFIG, else ./pyproject.toml).")]

@@ -48,6 +48,10 @@ class Limits:
 
     timeout_s: float = 600.0
     memory_mb: int = 8192
+    max_input_size: int = 512
+    """The largest INPUT_SIZE side accepted: checked before any image is preprocessed."""
+    worker_uids: tuple[int, int] = (910_000, 64)
+    """(first, count): the uids workers run as when the harness runs as root, one per worker at a time."""
 
 
 @dataclass(frozen=True)
@@ -209,10 +213,19 @@ KNOWN_KEYS = frozenset({
     "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
     "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
     "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams", "scoring", "metric", "max_weights_bytes",
-    "max_params", "max_macs", "max_submission_mb", "kit", "identity", "pins",
+    "max_params", "max_macs", "max_submission_mb", "kit", "identity", "pins", "max_input_size", "worker_uids",
 })
 SCORINGS: tuple[Scoring, ...] = ("2021", "budget")
 METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
+
+
+def _uid_range(table: dict) -> tuple[int, int]:
+    value = table.get("worker_uids", list(Limits.worker_uids))
+    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or value[0] < 1000 or value[1] < 2 or value[0] + value[1] > 2**31):
+        raise ConfigError(f"[tool.harness] worker_uids: expected [first, count] with first >= 1000 and count >= 2, "
+                          f"uids that no user of this machine has, got {value!r}")
+    return value[0], value[1]
 
 
 def _positive(table: dict, key: str, kind, default):
@@ -323,7 +336,8 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         bootstrap_resamples=_positive(table, "bootstrap_resamples", int, 1000),
         batch_size=_positive(table, "batch_size", int, 64),
         builder=_choice(table, "builder", (None, "mnist"), None, "unknown builder; known:"),
-        limits=Limits(timeout_s=_positive(table, "timeout_s", float, 600.0), memory_mb=_positive(table, "memory_mb", int, 8192)),
+        limits=Limits(timeout_s=_positive(table, "timeout_s", float, 600.0), memory_mb=_positive(table, "memory_mb", int, 8192),
+                      max_input_size=_positive(table, "max_input_size", int, 512), worker_uids=_uid_range(table)),
         source=source,
         sandbox=_choice(table, "sandbox", POLICIES, "auto"),
         start=start,

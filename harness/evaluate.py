@@ -33,6 +33,7 @@ from harness.leaderboard import (
     read_entries, remaining_today,
 )
 from harness.metrics import macro_f1, metric_value
+from harness.names import validate_team
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
 from harness.scoring import CapCheck, Reference, Score, compute_score
@@ -204,9 +205,12 @@ def evaluate_submission(
         competition = identity_of(cfg)
         check_competition(entries, competition, leaderboard, cfg.source, ancestors(dataset.root))
         check_split(entries, split, leaderboard)
+        on_board = {e.team for e in entries}  # the one name validator: look-alikes of the board's teams are refused
         if hosted:
-            rules.check_team(cfg, team)
+            team = rules.check_team(cfg, team, on_board)
             check_quota(leaderboard, team, cfg.daily_limit, now)
+        else:
+            team = validate_team(team, on_board)
         base = new_entry(submission, team, cfg, now, competition, split)
         _refuse_over_budget(leaderboard, base, cfg.rule.checks({"weights_bytes": base.stored_bytes}))  # before any code runs
         try:

@@ -31,12 +31,14 @@ from harness import data as data_mod
 from harness import preprocess
 from harness.config import Competition
 from harness.data import Dataset
-from harness.errors import HarnessError, SubmissionError, WorkerError
+from harness.errors import HarnessError, WorkerError
 from harness.protocol import Loaded, WorkerMode, WorkerRequest, one_line
 from harness.report import ModelReport, Violation, fixed_notes
 from harness.rules import submission_team
 from harness.sandbox import SandboxMode, resolve_mode
 from harness.staging import StagedSubmission, is_sibling, staged
+from harness.transform_runner import preprocess_outside
+from harness.uids import held_uids
 from harness.worker import INPUTS, WorkerLimits, WorkerOutcome, new_outdir, run_worker
 
 ProgressFn = Callable[[int, int], None]
@@ -79,28 +81,16 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     and the held-out ones for the clean worker.
 
     A submission's own preprocessing is rebuilt from its `A.to_dict` data and checked on
-    one image; in evaluate mode a problem with it is a failure, in check mode a failed
-    check (the default preprocessing stands in, so that the other checks still run).
+    one image, in a child process under the worker's time and memory limits
+    (`transform_runner`); in evaluate mode a problem with it is a failure, in check mode a
+    failed check (the default preprocessing stands in, so that the other checks still run).
     Both tensors are cached per pipeline.
     """
     size = loaded.input_size
+    if max(size) > cfg.limits.max_input_size:
+        raise WorkerError("invalid_output", f"INPUT_SIZE = {tuple(size)} is larger than this competition allows "
+                          f"(max_input_size = {cfg.limits.max_input_size} per side); nothing was preprocessed", "contract")
     samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
-    problem, own = loaded.transform_problem, None
-    if loaded.transform is not None and problem is None:
-        try:
-            own = preprocess.rebuild_transform(loaded.transform)
-            problem = preprocess.check_pipeline(own, preprocess.load_image(samples[0]), size)
-        except SubmissionError as e:
-            problem = e.message
-    if problem and mode != "check":
-        raise WorkerError("invalid_output", problem, "transform")
-    if problem:
-        own = None  # check mode: the default preprocessing stands in
-    key = preprocess.pipeline_key(loaded.transform if own is not None else None, cfg.mean, cfg.std)
-
-    def pipeline():
-        return own if own is not None else preprocess.default_transform(size, cfg.mean, cfg.std)
-
     done = 0
 
     def advance(n: int) -> None:
@@ -109,9 +99,28 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
         if on_progress:
             on_progress(done, len(dataset.test_images))
 
-    val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
-    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance,
-                                       verify=False)  # run_isolated verifies it while the first worker runs
+    problem, own = loaded.transform_problem, None
+    if loaded.transform is not None and problem is None:
+        own = preprocess.pipeline_key(loaded.transform, cfg.mean, cfg.std)
+        parts = {part: (paths, preprocess.cache_path(paths, dataset.manifest_sha256, part, size, own))
+                 for part, paths in (("val", samples), ("test", dataset.test_images))}
+        if not all(out.is_file() and cache.is_intact(out) and preprocess.usable_tensor(out, len(paths), tuple(size))
+                   for paths, out in parts.values()):
+            problem = preprocess_outside(loaded.transform, samples[0], parts, size, cfg.limits.timeout_s,
+                                         cfg.limits.memory_mb, advance)
+    if problem and mode != "check":
+        raise WorkerError("invalid_output", problem, "transform")
+    if own is not None and not problem:
+        val, test = parts["val"][1], parts["test"][1]
+    else:  # the competition's pipeline (in check mode, standing in for an unusable one): cached, fast
+        key = preprocess.pipeline_key(None, cfg.mean, cfg.std)
+
+        def pipeline():
+            return preprocess.default_transform(size, cfg.mean, cfg.std)
+
+        val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
+        test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline,
+                                           advance, verify=False)  # run_isolated verifies it while the first worker runs
     return Prepared(validation=_hand_over(val, outdir, INPUTS), test=test, transform_problem=problem)
 
 
@@ -141,10 +150,20 @@ def run_isolated(
             return run_isolated(copy, mode, cfg, dataset, team, device, on_progress)
     team = submission_team(submission.file, team)
     sandbox: SandboxMode = resolve_mode(cfg.sandbox)
-    first_dir, clean_dir = new_outdir(sandbox), new_outdir(sandbox)
+    own_uids = sandbox == "bwrap" and os.geteuid() == 0
+    with held_uids(cfg.limits.worker_uids, 2 if own_uids else 0, cfg.limits.timeout_s) as uids:
+        first_uid, clean_uid = uids if own_uids else (None, None)
+        return _run_two_workers(submission, mode, cfg, dataset, team, device, sandbox, first_uid, clean_uid, on_progress)
+
+
+def _run_two_workers(submission: StagedSubmission, mode: WorkerMode, cfg: Competition, dataset: Dataset, team: str,
+                     device: str, sandbox: SandboxMode, first_uid: int | None, clean_uid: int | None,
+                     on_progress: ProgressFn | None) -> WorkerOutcome:
+    """`run_isolated` once the team is fixed and each worker has its own uid (None: not root)."""
+    first_dir, clean_dir = new_outdir(sandbox, first_uid), new_outdir(sandbox, clean_uid)
     first_inputs, clean_inputs = _input_folder(), _input_folder()
-    limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb)
-    graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
+    limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb, first_uid)
+    graph_ready, stop, recount_inputs, clean_result = threading.Event(), threading.Event(), {}, {}
     prepared: dict = {}
 
     def request(worker_mode: WorkerMode, outdir: Path) -> WorkerRequest:
@@ -158,8 +177,9 @@ def run_isolated(
 
         try:
             clean_result["outcome"] = run_worker(
-                request("recount", clean_dir), inputs, WorkerLimits(2 * limits.timeout_s, limits.memory_mb), sandbox,
-                readable=[submission.file, first_dir, clean_inputs], writable=[clean_dir], on_progress=on_progress)
+                request("recount", clean_dir), inputs, WorkerLimits(2 * limits.timeout_s, limits.memory_mb, clean_uid), sandbox,
+                readable=[submission.file, first_dir, clean_inputs], writable=[clean_dir], on_progress=on_progress,
+                cancel=stop)
         except WorkerError as e:
             clean_result["error"] = e
 
@@ -199,7 +219,9 @@ def run_isolated(
         clean = clean_result["outcome"]
         return replace(clean, report=merge_reports(first.report, clean.report, team))
     finally:
-        graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
+        stop.set()  # a clean worker still running (the first one failed) is killed: its uid is free once this returns
+        graph_ready.set()
+        thread.join()
         if handing.is_alive():
             handing.join()
         for folder in (first_dir, first_inputs, clean_dir, clean_inputs):

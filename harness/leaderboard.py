@@ -127,18 +127,43 @@ def decode_predictions(text: str) -> np.ndarray:
     return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint16).astype(np.int64)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet may read as a formula at the start of a cell (OWASP, CSV injection)."""
+
+
+def neutralise_text(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one more leading quote when its quotes are followed
+    by a formula start. Numbers are never passed here, so -0.5 stays a number.
+
+    >>> neutralise_text("=HYPERLINK(1)"), neutralise_text("'=1"), neutralise_text("team4")
+    ("'=HYPERLINK(1)", "''=1", 'team4')
+    """
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def restore_text(cell: str) -> str:
+    """The inverse of `neutralise_text`: `restore_text(neutralise_text(s)) == s` for every string.
+
+    >>> restore_text("'=1"), restore_text("''=1"), restore_text("'quoted")
+    ('=1', "'=1", "'quoted")
+    """
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
+
+
 def _to_cell(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return neutralise_text(str(value))
 
 
 def _from_cell(name: str, text: str, line: int, path: Path):
     kind = _TYPES[name].split(" | ")[0]  # "int | None" reads as int; Literal types are strings
     if text == "" and (name in _NULLABLE or kind not in ("int", "float")):
         return None if name in _NULLABLE else ""
+    if kind not in ("int", "float"):
+        return restore_text(text)
     try:
         if kind == "int":
             return int(text)
@@ -146,7 +171,6 @@ def _from_cell(name: str, text: str, line: int, path: Path):
             return float(text)
     except ValueError:
         raise LeaderboardError(f"{path}:{line}: column {name!r} holds {text!r}, not a number; the file is damaged (it was not changed)") from None
-    return text
 
 
 def read_entries(path: Path) -> list[Entry]:
@@ -158,7 +182,8 @@ def read_entries(path: Path) -> list[Entry]:
     if not path.exists():
         return []
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as f:  # a CR inside a quoted cell stays a CR
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise LeaderboardError(f"cannot read leaderboard {path}: {e}") from None
     if not text.strip():
@@ -195,8 +220,11 @@ def read_entries(path: Path) -> list[Entry]:
 
 
 def _row(entry: Entry) -> str:
+    cells = [_to_cell(getattr(entry, c)) for c in COLUMNS]
+    if any("\r" in c for c in cells):  # the csv module leaves a lone CR unquoted, and a reader ends the row there
+        return ",".join('"' + c.replace('"', '""') + '"' for c in cells) + "\n"
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([_to_cell(getattr(entry, c)) for c in COLUMNS])
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue()
 
 

@@ -27,7 +27,7 @@ from harness.errors import HarnessError
 from harness.fileio import atomic_write
 from harness.forecast import DRAWS, Forecast, forecast_board
 from harness.leaderboard import Entry, board_split
-from harness.plots import plot_board, plot_rank_probabilities
+from harness.plots import PlotError, plot_board, plot_rank_probabilities
 from harness.render import percent
 
 STYLE = """
@@ -49,10 +49,14 @@ div.scroll { overflow-x: auto; }
 """
 
 
-def _png(plot, *args) -> str:
+def _figure(alt: str, plot, *args) -> str:
+    """An inline PNG, or a note saying why the plot is missing: a plot never blocks the page."""
     buffer = io.BytesIO()
-    plot(*args, buffer)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    try:
+        plot(*args, buffer)
+    except PlotError as e:
+        return f'<p class="note">This plot is missing: {escape(e.message)}</p>'
+    return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
 def _table(headers: list[str], rows: list[tuple[str, list]], caption: str) -> str:
@@ -108,7 +112,7 @@ def _forecast_section(fc: Forecast) -> str:
     return (f"<h2>Shake-up forecast</h2><p class=\"note\">How likely each final rank is, from public information "
             f"only: the public labels and each team's predictions for its final picks.</p>"
             f"{_table(headers, rows, caption)}"
-            f'<img alt="heat map of each team\'s probability of each final rank" src="{_png(plot_rank_probabilities, fc)}">')
+            + _figure("heat map of each team's probability of each final rank", plot_rank_probabilities, fc))
 
 
 def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey | None,
@@ -145,8 +149,7 @@ def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competiti
         "share a tie group (shaded alike); the bar shows the interval and the tick the score.</p>",
         _board_table(public, False, f"{resamples} {'validation' if validation else 'public'} images", rule.score_name),
         f"<h2>{plane}</h2>",
-        f'<img alt="every scored submission on {plane}, with the Pareto front" '
-        f'src="{_png(plot_board, entries, cfg)}">',
+        _figure(f"every scored submission on {plane}, with the Pareto front", plot_board, entries, cfg),
     ]
     if key is not None and not validation:
         parts.append(_forecast_section(forecast_board(entries, picks, cfg, key, draws, seed)))

@@ -8,6 +8,7 @@ Usage:
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +21,10 @@ from harness.scoring import total
 SIZE_IN, DPI = (8, 6), 100
 
 
+class PlotError(HarnessError):
+    """A plot could not be drawn or written; the board and the page go on without it."""
+
+
 def _pyplot():
     import matplotlib
 
@@ -27,6 +32,26 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def literal_text(plot):
+    """Run a plot function with every text literal (no math text, no TeX): team names are
+    untrusted. Any failure of matplotlib becomes a PlotError naming the plot."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        plt = _pyplot()
+        try:
+            with plt.rc_context({"text.usetex": False, "text.parse_math": False}):
+                return plot(*args, **kwargs)
+        except HarnessError:
+            raise
+        except Exception as e:  # matplotlib's own failure: the plot is dropped, never the board
+            plt.close("all")
+            raise PlotError(f"cannot draw the {plot.__name__.removeprefix('plot_').replace('_', ' ')} plot "
+                            f"({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})") from None
+
+    return wrapper
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -48,7 +73,7 @@ def _save(fig, path: Path | BinaryIO) -> None:
     try:
         fig.savefig(path, dpi=DPI)
     except OSError as e:
-        raise HarnessError(f"cannot write plot {path}: {e.strerror or e}") from None
+        raise PlotError(f"cannot write plot {path}: {e.strerror or e}") from None
     finally:
         _pyplot().close(fig)
 
@@ -68,6 +93,7 @@ def contour_levels(scores: list[float], count: int = 6) -> list[float]:
     return [float(v) for v in levels]
 
 
+@literal_text
 def plot_board(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Path | BinaryIO:
     """Every scored row on MACs (log) x F1, iso-score contours, reference and Pareto front.
 
@@ -120,6 +146,7 @@ def plot_board(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Pat
     return path
 
 
+@literal_text
 def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[datetime, float]] | None = None,
                  score_label: str = "public score (lower is better)") -> Path:
     """A team's public score per submission over time, and its best so far.
@@ -150,6 +177,7 @@ def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[dat
     return path
 
 
+@literal_text
 def plot_rank_probabilities(forecast, path: Path | BinaryIO) -> Path | BinaryIO:
     """Teams (by public rank) x final ranks, coloured by P(final rank = k); each public rank outlined."""
     plt = _pyplot()
@@ -182,6 +210,7 @@ BUDGET_AXES = (("max_weights_bytes", "stored_bytes", "stored bytes (the .py and 
 """Under "budget", the plot's x axis: the first configured cap's quantity (stored bytes when none is)."""
 
 
+@literal_text
 def plot_budget(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Path | BinaryIO:
     """The budget board: each row's size (bytes, parameters or MACs: the capped one) against its metric.
 

@@ -1,8 +1,8 @@
 """Preprocessing: the competition's default pipeline, a submission's own (rebuilt from data), the cache.
 
-Every image a model sees is preprocessed here, in the parent: a submission's own
-`transform(input_size)` arrives as `A.to_dict` data and is rebuilt with `A.from_dict`,
-so none of its code runs where the images are. The held-out images are decoded once per
+Every image a model sees is preprocessed here, never where submission code runs: a
+submission's own `transform(input_size)` arrives as `A.to_dict` data and is rebuilt with
+`A.from_dict` (applied in a limited child process, `harness.transform_runner`). The held-out images are decoded once per
 (data set, input size, pipeline) and cached as one .npy file.
 
 Example:
@@ -84,6 +84,12 @@ def usable_tensor(path: Path, count: int, input_size: tuple[int, int]) -> bool:
     return arr.shape == (count, 3, *input_size)
 
 
+def cache_path(paths: Sequence[Path], dataset_sha256: str, part: str, input_size: tuple[int, int], pipeline_key: str) -> Path:
+    """Where `cached_tensor` keeps the images of one part under one pipeline."""
+    key = hashlib.sha256(json.dumps([dataset_sha256, part, len(paths), list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
+    return cache_dir() / f"{part}-{input_size[0]}x{input_size[1]}-{key}.npy"
+
+
 def cached_tensor(
     paths: Sequence[Path],
     dataset_sha256: str,
@@ -103,8 +109,7 @@ def cached_tensor(
     cache is kept under its size cap (`harness.cache`); `verify=False` leaves the check
     to the caller (`cache.verified_copy`), off the critical path.
     """
-    key = hashlib.sha256(json.dumps([dataset_sha256, part, len(paths), list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
-    path = cache_dir() / f"{part}-{input_size[0]}x{input_size[1]}-{key}.npy"
+    path = cache_path(paths, dataset_sha256, part, input_size, pipeline_key)
     if path.is_file() and (cache.is_intact(path) if verify else cache.has_digest(path)) and usable_tensor(path, len(paths), tuple(input_size)):
         return path, True  # (a damaged or tampered cache file fails its digest and is rebuilt)
     tensor = transform_images(paths, make_pipeline(), on_advance)

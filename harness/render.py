@@ -61,7 +61,8 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     if result.sandbox == "none":
         notes.append(UNSANDBOXED)
     notes += list(result.report.notes)
-    return Panel(Group(table, Text("\n".join(notes), style="dim")), title=f"{e.team}: {e.submission}", subtitle=cfg.config_id)
+    return Panel(Group(table, Text("\n".join(notes), style="dim")), title=Text(f"{e.team}: {e.submission}"),
+                 subtitle=Text(cfg.config_id))
 
 
 UNSANDBOXED = "NO sandbox: install bubblewrap, or submissions can read this machine"
@@ -76,7 +77,7 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
         reason = report.check_reasons.get(name, "")
         if name == "verifier" and not ok:
             reason = f"{len(report.violations)} violation(s), below"
-        table.add_row(Text("pass", style="green") if ok else Text("FAIL", style="bold red"), name, reason)
+        table.add_row(Text("pass", style="green") if ok else Text("FAIL", style="bold red"), Text(name), Text(reason))
     table.add_row(Text("info", style="cyan"), "seconds per image", f"{report.seconds_per_image * 1000:.3f} ms")
     table.add_row(Text("info", style="cyan"), "sandbox", "bubblewrap" if sandbox == "bwrap" else Text(UNSANDBOXED, style="yellow"))
     parts.append(table)
@@ -120,7 +121,7 @@ def layer_table(report: ModelReport) -> Table:
         table.add_column(col, justify="right" if col in ("calls", "MACs", "share") else "left")
     total = max(report.macs, 1)
     for row in report.layers:
-        table.add_row(row.module, row.module_type, "x".join(map(str, row.output_shape)), str(row.calls), f"{row.macs:,}", f"{row.macs / total:.1%}")
+        table.add_row(Text(row.module), Text(row.module_type), "x".join(map(str, row.output_shape)), str(row.calls), f"{row.macs:,}", f"{row.macs / total:.1%}")
     return table
 
 
@@ -156,7 +157,7 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
     cells: dict[str, list] = {name: [] for name in ["#", "tie", "team", "id", "MACs", "F1", "score", "95% CI", "subs"]
                               + (["public #", "change"] if private else [])}
     for s in standings:
-        values = {"#": str(s.rank), "tie": str(s.tie_group or "-"), "team": s.team, "id": str(s.entry_id), "MACs": _fmt_int(s.macs),
+        values = {"#": str(s.rank), "tie": str(s.tie_group or "-"), "team": Text(s.team), "id": str(s.entry_id), "MACs": _fmt_int(s.macs),
                   "F1": _fmt(s.f1), "score": _fmt(s.score), "95% CI": "-" if s.ci_low is None else interval_text(s.ci_low, s.ci_high),
                   "subs": str(s.submissions)}
         if private:
@@ -221,7 +222,7 @@ def attempts_table(entries, private: bool) -> Table:
     for e in entries:
         status = Text(e.status, style="green" if e.scored else "red")
         was = _fmt(e.original_public_score) if e.original_public_score is not None and e.original_public_score != e.public_score else ""
-        table.add_row(str(e.id), e.time_utc[5:16].replace("T", " "), e.team, status, _fmt_int(e.macs), _fmt(e.public_f1),
+        table.add_row(str(e.id), e.time_utc[5:16].replace("T", " "), Text(e.team), status, _fmt_int(e.macs), _fmt(e.public_f1),
                       _fmt(e.public_score), *([was] if moved else []), *([_fmt(e.private_score)] if private else []),
                       Text(e.failure + (f": {e.message}" if e.message else ""), no_wrap=True, overflow="ellipsis"))
     return table
@@ -244,11 +245,11 @@ def shared_files(entries) -> list[str]:
 
 def history_table(rows: list[dict], team: str, score_name: str = "score") -> Table:
     """A team's day-by-day log; `score_name` heads the score column (the metric under "budget")."""
-    table = Table(title=f"history of {team}")
+    table = Table(title=Text(f"history of {team}"))
     for col in ("id", "time (UTC)", "status", "MACs", "F1", score_name, "best so far"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(str(r["id"]), r["time_utc"], r["status"] if not r["failure"] else f"failed: {r['failure']}",
+        table.add_row(str(r["id"]), Text(r["time_utc"]), Text(r["status"] if not r["failure"] else f"failed: {r['failure']}"),
                       _fmt_int(r["macs"]), _fmt(r["f1"]), _fmt(r["score"]), _fmt(r["best_so_far"]))
     return table
 
@@ -293,7 +294,7 @@ def forecast_table(forecast, team: str | None = None) -> Table:
     for col in columns:
         table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team")
     for t in rows:
-        cells = [str(t.public_rank), t.team, ",".join(map(str, t.picks)), _fmt(t.public_score), percent(t.p_first),
+        cells = [str(t.public_rank), Text(t.team), ",".join(map(str, t.picks)), _fmt(t.public_score), percent(t.p_first),
                  percent(t.p_top3), f"{t.expected_rank:.2f}", interval_text(t.score_low, t.score_high)]
         if per_rank:
             cells += [percent(p) for p in t.rank_probabilities]

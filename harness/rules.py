@@ -15,9 +15,11 @@ import difflib
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 from harness.config import Competition
 from harness.errors import RulesError, SubmissionError
+from harness.names import validate_team
 
 _PARSE = threading.Lock()
 """ast.parse is not thread-safe in CPython 3.11 (gh-106905: "AST constructor recursion depth mismatch")."""
@@ -42,10 +44,15 @@ def check_reveal(cfg: Competition, now: datetime, reveal: bool) -> None:
                          "the host can show it now with --reveal")
 
 
-def check_team(cfg: Competition, team: str) -> None:
-    """With registered `teams`, refuse any other name and suggest the closest one."""
+def check_team(cfg: Competition, team: str, existing: Iterable[str] = ()) -> str:
+    """The team's validated name (`names.validate_team`); with registered `teams`, refuse any other name.
+
+    `existing` are the teams already on the board: a look-alike of one of them, or of a
+    registered team, is refused. An unregistered name gets the closest registered one suggested.
+    """
+    team = validate_team(team, [*cfg.teams, *sorted(existing)])
     if not cfg.teams or team in cfg.teams:
-        return
+        return team
     close = difflib.get_close_matches(team, cfg.teams, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise RulesError(f"team {team!r} is not registered for {cfg.name}; {hint}registered: {', '.join(cfg.teams)} (teams in {cfg.source})")

@@ -9,8 +9,9 @@ A worker process that runs submission code sees only what `bwrap_command` binds:
 - a private writable /tmp and the worker's own output folder;
 - a fresh /proc (its own PID namespace), a minimal /dev, no network.
 
-When the harness runs as root, the worker drops to an unprivileged user (`WORKER_UID`)
-before any submission code runs, under a process limit that bounds fork bombs.
+When the harness runs as root, the worker drops to an unprivileged uid of its own
+(`harness.uids`, or `WORKER_UID`) before any submission code runs, under a process limit
+that bounds fork bombs; its /tmp is capped, and it cannot make a nested user namespace.
 
 Example:
     >>> mode = resolve_mode("auto")          # "bwrap" where bubblewrap works, else "none"
@@ -122,11 +123,13 @@ def _mkdirs(args: list[str], path: Path, made: set[Path], bound: list[Path]) -> 
         made.add(parent)
 
 
-def bwrap_command(command: list[str], readable: list[Path], writable: list[Path]) -> list[str]:
+def bwrap_command(command: list[str], readable: list[Path], writable: list[Path], tmp_bytes: int | None = None) -> list[str]:
     """`command` inside bwrap with the allow-list view described in the module docstring.
 
     `readable` (files or folders) are bound read-only and `writable` read-write at their own
     paths; nothing else of the machine is there besides the runtime and the system libraries.
+    `tmp_bytes` caps the private /tmp (a tmpfs). Nested user namespaces are disabled here
+    when the harness is not root (see `userns_door`).
     """
     args = ["bwrap", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -137,7 +140,7 @@ def bwrap_command(command: list[str], readable: list[Path], writable: list[Path]
             args += ["--ro-bind", str(link), str(link)]
     for f in SYSTEM_FILES:
         args += ["--ro-bind-try", f, f]
-    args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", *(["--size", str(tmp_bytes)] if tmp_bytes else []), "--tmpfs", "/tmp"]
     made: set[Path] = {Path("/tmp")}  # exists: the private tmpfs, world-writable
     bound: list[Path] = [Path("/usr")]  # /tmp is a fresh tmpfs: a runtime below it (a venv in /tmp) is bound in
     runtime = [p for p in runtime_paths() if not _within(p, [Path("/usr")])]
@@ -157,12 +160,45 @@ def bwrap_command(command: list[str], readable: list[Path], writable: list[Path]
         p = Path(p).resolve()
         _mkdirs(args, p, made, [Path("/usr")])
         args += [flag, str(p), str(p)]
+    if userns_door() == "outer":
+        args += ["--unshare-user", "--disable-userns"]
     return args + ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                    "--die-with-parent", "--new-session", "--chdir", "/tmp", "--"] + command
 
 
-def worker_env(sandboxed: bool) -> dict[str, str]:
-    """A minimal environment: nothing of the parent's besides `ENV_PASSED`."""
+INNER_BWRAP = ["--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--die-with-parent", "--"]
+"""Run by the worker itself once it is no longer root: a user namespace of its own, where
+no further one can be made (bubblewrap's --disable-userns needs --unshare-user)."""
+
+
+def _probe(command: list[str]) -> bool:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@lru_cache(maxsize=1)
+def userns_door() -> Literal["outer", "inner"] | None:
+    """Where nested user namespaces get disabled: "outer" (the sandbox's own bwrap, when the
+    harness is not root), "inner" (a second bwrap the worker runs after dropping root), or None
+    when this bubblewrap or kernel cannot (the sandbox still holds; this door is then open)."""
+    exe = shutil.which("bwrap")
+    if not exe or not bwrap_available():
+        return None
+    if os.geteuid() != 0:
+        return "outer" if _probe([exe, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "true"]) else None
+    drop = (f"import os; os.setgroups([]); os.setresgid({WORKER_UID}, {WORKER_UID}, {WORKER_UID}); "
+            f"os.setresuid({WORKER_UID}, {WORKER_UID}, {WORKER_UID}); os.execv({exe!r}, ['bwrap', *{INNER_BWRAP!r}, 'true'])")
+    return "inner" if _probe([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--",
+                              sys.executable, "-c", drop]) else None
+
+
+def worker_env(sandboxed: bool, uid: int | None = None, file_bytes: int | None = None) -> dict[str, str]:
+    """A minimal environment: nothing of the parent's besides `ENV_PASSED`.
+
+    With root and a sandbox, the worker drops to `uid` (default `WORKER_UID`); `file_bytes`
+    caps the size of any file it writes."""
     env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
     env.update(PATH="/usr/local/bin:/usr/bin:/bin", PYTHONPATH=str(PACKAGE_ROOT.parent),
                HOME="/tmp" if sandboxed else env.get("HOME", "/tmp"), PYTHONDONTWRITEBYTECODE="1")
@@ -171,14 +207,20 @@ def worker_env(sandboxed: bool) -> dict[str, str]:
     # map fresh pages for every batch (measured: the bare inference loop runs about 2x faster).
     env.update(MALLOC_MMAP_THRESHOLD_=str(256 * 2**20), MALLOC_TRIM_THRESHOLD_=str(2**30))
     if sandboxed and os.geteuid() == 0:
-        env["HARNESS_WORKER_UID"] = str(WORKER_UID)
+        env["HARNESS_WORKER_UID"] = str(uid or WORKER_UID)
+        if userns_door() == "inner":
+            env["HARNESS_INNER_BWRAP"] = shutil.which("bwrap") or ""
+    if file_bytes:
+        env["HARNESS_FILE_BYTES"] = str(file_bytes)
     return env
 
 
-def prepare_outdir(path: Path, sandboxed: bool) -> None:
-    """Hand a worker's output folder to the user it will run as."""
+def prepare_outdir(path: Path, sandboxed: bool, uid: int | None = None) -> None:
+    """Hand a worker's output folder to the user it will run as (others may read it: the
+    clean worker, under another uid, reads the first worker's graph)."""
     if sandboxed and os.geteuid() == 0:
-        os.chown(path, WORKER_UID, WORKER_UID)
+        os.chown(path, uid or WORKER_UID, uid or WORKER_UID)
+        os.chmod(path, 0o755)
 
 
 def _tasks_of(uid: int) -> int:
@@ -196,10 +238,12 @@ def _tasks_of(uid: int) -> int:
 def confine_current_process() -> None:
     """In the worker, before any submission code: limit processes, drop root if asked to.
 
-    Called first thing by `python -m harness.worker`. The process limit counts every
+    Called first thing by `python -m harness.sandbox` (`WORKER_COMMAND`). The process limit counts every
     task of the user, so without a dedicated user it is the user's current count plus
     `PROCESS_BUDGET`.
     """
+    if os.environ.pop("HARNESS_CONFINED", None):
+        return  # the worker again, inside its inner bwrap: everything below is done
     uid = os.environ.pop("HARNESS_WORKER_UID", None)
     target = int(uid) if uid else os.getuid()
     limit = (0 if uid else _tasks_of(target)) + PROCESS_BUDGET
@@ -207,10 +251,67 @@ def confine_current_process() -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    file_bytes = os.environ.pop("HARNESS_FILE_BYTES", None)
+    if file_bytes:  # a write past it fails with EFBIG instead of killing the worker with SIGXFSZ
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(file_bytes), int(file_bytes)))
     if uid:
         os.setgroups([])
         os.setresgid(target, target, target)
         os.setresuid(target, target, target)
+    inner = os.environ.pop("HARNESS_INNER_BWRAP", None)
+    if inner:  # no root any more: a user namespace of our own, with no nested one allowed
+        os.environ["HARNESS_CONFINED"] = "1"
+        os.execv(inner, ["bwrap", *INNER_BWRAP, *WORKER_COMMAND])
+
+
+WORKER_COMMAND = [sys.executable, "-m", "harness.sandbox"]
+"""How a worker starts: this module confines the process (it imports nothing heavy, so an
+inner bwrap costs one light start), then runs `harness.worker` in the same process."""
+
+
+def main() -> None:
+    """Entry point of `python -m harness.sandbox`: confine, then become the worker."""
+    import runpy
+
+    confine_current_process()  # before anything else: limits, and no root from here on
+    runpy.run_module("harness.worker", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
+
+
+def written_bytes(sandbox_pid: int | None, folders: list[Path]) -> int:
+    """What a worker has written: the files in its writable `folders` and, given the pid of a
+    process inside its sandbox (`sandbox_pid`), its private /tmp, a tmpfs no RSS counts."""
+    total = 0
+    for folder in folders:
+        for dirpath, _dirs, files in os.walk(folder):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                except OSError:
+                    continue
+    if sandbox_pid is not None:
+        try:
+            tmp = f"/proc/{sandbox_pid}/root/tmp"
+            if os.stat(tmp).st_dev != os.stat("/tmp").st_dev:
+                fs = os.statvfs(tmp)
+                total += (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+        except OSError:
+            pass
+    return total
+
+
+def first_child(pid: int) -> int | None:
+    """A child of `pid` (bwrap's child is the sandbox's first process, in its mount namespace)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            found = f.read().split()
+    except OSError:
+        return None
+    return int(found[0]) if found else None
 
 
 def tree_rss_bytes(root_pid: int) -> int:

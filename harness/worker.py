@@ -1,7 +1,8 @@
 """A worker process: the parent's side (`run_worker`) and the child's (`main`).
 
-The parent starts `python -m harness.worker` in a new process group, inside the
-sandbox of `harness.sandbox` when bubblewrap works. They talk in JSON lines over
+The parent starts the worker (`python -m harness.sandbox`, which confines the process and
+then runs this module) in a new process group, inside the sandbox of `harness.sandbox`
+when bubblewrap works. They talk in JSON lines over
 the worker's stdin and a private copy of its stdout (see `harness.protocol`);
 whatever the submission prints goes to stderr, of which only a short tail is kept.
 
@@ -15,8 +16,9 @@ Two kinds of worker:
   from the exported graph with real torch.nn layers, counts, verifies and predicts the
   held-out images.
 
-Limits: wall-clock time and resident memory of the whole process tree; going past
-either kills it and raises `WorkerError` with its failure class.
+Limits: wall-clock time, and resident memory of the whole process tree plus what it wrote
+(its capped /tmp and its output folder); going past either kills it and raises
+`WorkerError` with its failure class.
 
 Usage:
     outcome = run_worker(request, provide_inputs, limits, "bwrap", readable=[sub_file], writable=[outdir])
@@ -46,7 +48,10 @@ from harness.protocol import (
     parse_report,
 )
 from harness.report import ModelReport
-from harness.sandbox import SandboxMode, bwrap_command, kill_tree, prepare_outdir, tree_rss_bytes, worker_env
+from harness.sandbox import (
+    WORKER_COMMAND, SandboxMode, bwrap_command, first_child, kill_tree, prepare_outdir, tree_rss_bytes, worker_env,
+    written_bytes,
+)
 
 POLL_S = 0.2
 LOGITS = "logits.npy"
@@ -65,16 +70,20 @@ class WorkerOutcome:
 
 @dataclass(frozen=True)
 class WorkerLimits:
+    """Time, and memory with what the worker wrote (its /tmp and output folder) counted in;
+    `uid`: the user it runs as when the harness is root (None: `sandbox.WORKER_UID`)."""
+
     timeout_s: float
     memory_mb: int
+    uid: int | None = None
 
 
 # ------------------------------------------------------------------ parent side
 
-def new_outdir(sandbox: SandboxMode) -> Path:
+def new_outdir(sandbox: SandboxMode, uid: int | None = None) -> Path:
     """A private scratch folder for one worker's output, owned by the user it runs as."""
     path = Path(tempfile.mkdtemp(prefix="harness-worker-"))
-    prepare_outdir(path, sandbox == "bwrap")
+    prepare_outdir(path, sandbox == "bwrap", uid)
     return path
 
 
@@ -120,20 +129,24 @@ def run_worker(
     readable: list[Path],
     writable: list[Path],
     on_progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> WorkerOutcome:
     """Run one worker; raise WorkerError on any failure.
 
     `provide_inputs(loaded)` gets the worker's validated first message (None from the
-    clean worker, which only says it is ready) and returns what it works on.
+    clean worker, which only says it is ready) and returns what it works on. Setting
+    `cancel` kills the worker at the next poll.
     """
-    command = [sys.executable, "-m", "harness.worker"]
+    command = list(WORKER_COMMAND)
+    limit = limits.memory_mb * 2**20
     if sandbox == "bwrap":
-        command = bwrap_command(command, readable, writable)
+        command = bwrap_command(command, readable, writable, tmp_bytes=limit)
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=worker_env(sandbox == "bwrap"), start_new_session=True, cwd=request.outdir)
+                            env=worker_env(sandbox == "bwrap", limits.uid, file_bytes=limit), start_new_session=True,
+                            cwd=request.outdir)
     channel = _Channel(proc)
     deadline = time.monotonic() + limits.timeout_s
-    limit = limits.memory_mb * 2**20
+    inside: int | None = None
 
     def fail(failure: str, message: str, stage: str = ""):
         kill_tree(proc)
@@ -150,12 +163,16 @@ def run_worker(
             except queue.Empty:
                 line = b""
             now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                fail("crashed", "stopped: the other worker of this evaluation failed")
             if now > deadline:
                 fail("timeout", f"the submission ran past the time limit of {limits.timeout_s:g} s and was stopped")
             if now - last_poll >= POLL_S:  # time-based: a busy 2-core machine feels every /proc scan
                 last_poll = now
-                if tree_rss_bytes(proc.pid) > limit:
-                    fail("out_of_memory", f"the submission used more than the memory limit of {limits.memory_mb} MB and was stopped")
+                inside = inside or (first_child(proc.pid) if sandbox == "bwrap" else None)
+                if tree_rss_bytes(proc.pid) + written_bytes(inside, writable) > limit:
+                    fail("out_of_memory", f"the submission used more than the memory limit of {limits.memory_mb} MB "
+                                          "(memory and the files it wrote together) and was stopped")
             if line is None:
                 proc.wait()
                 if proc.returncode in (-signal.SIGKILL, 137):
@@ -335,10 +352,7 @@ def _serve_recount(request: WorkerRequest, snapshot, emit, stage: _Stage, stdin)
 
 
 def main() -> None:
-    """Entry point of `python -m harness.worker`."""
-    from harness.sandbox import confine_current_process
-
-    confine_current_process()  # before anything else: limits, and no root from here on
+    """The worker's main, run by `python -m harness.sandbox` once the process is confined."""
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the submission's prints go to stderr, never into the protocol
     sys.stdout = sys.stderr
