@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from harness.errors import DataError, SubmissionError
-from harness.fileio import atomic_write
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -98,17 +96,21 @@ def cached_tensor(
     Keyed by (data set manifest, part, image count, input size, `pipeline_key`): a changed
     data set has a new manifest and so a new key. `make_pipeline` is only called on a
     miss, so a warm cache never imports albumentations. Returns (the .npy file, whether
-    it was a hit).
+    it was a hit). The file is written once under a lock, by parallel decoders, without
+    holding the whole array in memory (`harness.decode`).
     """
     key = hashlib.sha256(json.dumps([dataset_sha256, part, len(paths), list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
     path = cache_dir() / f"{part}-{input_size[0]}x{input_size[1]}-{key}.npy"
-    if path.is_file() and usable_tensor(path, len(paths), tuple(input_size)):
-        return path, True  # (a damaged cache file fails the check and is rebuilt)
-    tensor = transform_images(paths, make_pipeline(), on_advance)
-    buffer = io.BytesIO()
-    np.save(buffer, tensor)
-    atomic_write(path, buffer.getvalue())
-    return path, False
+
+    def current() -> bool:  # (a damaged cache file fails the check and is rebuilt)
+        return path.is_file() and usable_tensor(path, len(paths), tuple(input_size))
+
+    if current():
+        return path, True
+    from harness.decode import write_images_npy
+
+    written = write_images_npy(path, paths, make_pipeline, current, on_advance)  # once, under a lock
+    return path, not written
 
 
 def cached_test_tensor(dataset: Dataset, input_size: tuple[int, int], pipeline: Callable, pipeline_key: str,
