@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -60,7 +61,7 @@ class Prepared:
     """What the parent made of a `loaded` message: the inputs of both workers."""
 
     validation: Path
-    test: Path
+    test: Future  # of the held-out tensor's Path: decoded while the first worker counts, verifies and exports
     transform_problem: str | None
 
 
@@ -72,7 +73,7 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     A submission's own preprocessing is rebuilt from its `A.to_dict` data and checked on
     one image; in evaluate mode a problem with it is a failure, in check mode a failed
     check (the default preprocessing stands in, so that the other checks still run).
-    Both tensors are cached per pipeline.
+    Both tensors are cached per pipeline; the held-out one is decoded in the background.
     """
     size = loaded.input_size
     samples = data_mod.validation_images(dataset, max(cfg.batch_size, 8))
@@ -101,7 +102,16 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
             on_progress(done, len(dataset.test_images))
 
     val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
-    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance)
+    test: Future = Future()
+
+    def decode_test() -> None:
+        try:
+            test.set_result(preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline,
+                                                     advance)[0])
+        except BaseException as e:
+            test.set_exception(e)
+
+    threading.Thread(target=decode_test, name="harness-test-tensor", daemon=True).start()
     return Prepared(validation=_hand_over(val, outdir, INPUTS), test=test, transform_problem=problem)
 
 
@@ -165,7 +175,7 @@ def run_isolated(
             return replace(first, logits=None)  # rejected: nothing of it is ever scored
         if "inputs" not in prepared:
             raise WorkerError("crashed", "the worker finished without asking for its inputs")
-        test = _hand_over(prepared["inputs"].test, clean_dir)
+        test = _hand_over(prepared["inputs"].test.result(), clean_dir)
         recount_inputs.update(graph_dir=str(first_dir), tensor=str(test), team=first.report.team)
         graph_ready.set()
         thread.join()

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -26,12 +27,12 @@ if TYPE_CHECKING:
     from harness.data import Dataset
 
 
-def load_image(path: Path) -> np.ndarray:
-    """Decode one image as RGB uint8 H x W x 3 (grayscale becomes 3 equal channels)."""
+def load_image(path: Path, data: bytes | None = None) -> np.ndarray:
+    """Decode one image as RGB uint8 H x W x 3 (grayscale becomes 3 equal channels); from `data` when given."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with Image.open(path if data is None else io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as e:
         raise DataError(f"cannot decode image {path}: {e}") from None
