@@ -40,19 +40,20 @@ BIN = Path(sys.executable).parent
 ENV = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", PYTHONPATH=str(ROOT))
 
 
-def timed(command: list[str], cache: Path, cwd: Path | None = None) -> tuple[float, str]:
-    """Wall seconds of one command run with $HARNESS_CACHE = `cache`, and its stdout; exits on failure."""
+def timed(command: list[str], cache: Path, cwd: Path | None = None, code: Path = ROOT) -> tuple[float, str]:
+    """Wall seconds of one command run with $HARNESS_CACHE = `cache` and the harness of `code`, and its stdout."""
     t0 = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=dict(ENV, HARNESS_CACHE=str(cache)))
+    env = dict(ENV, HARNESS_CACHE=str(cache), PYTHONPATH=str(code))
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command[:3])} failed: {(done.stderr or done.stdout).strip()[-600:]}")
     return time.perf_counter() - t0, done.stdout
 
 
-def evaluate(paths: list[Path], config: Path, cache: Path, board: Path, jobs: int = 1) -> float:
+def evaluate(paths: list[Path], config: Path, cache: Path, board: Path, jobs: int = 1, code: Path = ROOT) -> float:
     board.unlink(missing_ok=True)
     return timed([str(BIN / "harness"), "evaluate", *map(str, paths), "--config", str(config), "--leaderboard", str(board),
-                  "--jobs", str(jobs)], cache)[0]
+                  "--jobs", str(jobs)], cache, code=code)[0]
 
 
 def scaled_competition(base: Path, target: Path, n_test: int) -> Path:
@@ -119,7 +120,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=9900, help="source JPEGs (the test-size series scales with it)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds")
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS at 10k test images, 224 px")
+    parser.add_argument("--memory-images", type=int, help="test images of the --memory run (default: 10,000 scaled by --images)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--compare", type=Path, help="another checkout of the harness: its init, reference --write and "
+                        "cold evaluate run interleaved with this one's, for before/after ratios")
     args = parser.parse_args()
     scale = args.images / 9900
     work = Path(tempfile.mkdtemp(prefix="harness-photo-"))
@@ -127,17 +131,23 @@ def main() -> None:
     photos = make_photos(work / "photos", args.images)
     print(f"generated {args.images:,} JPEGs (384x288) in {time.perf_counter() - t0:.1f} s ({work})")
 
-    inits, references = [], []
-    for r in range(args.repeats):  # interleaved: init, reference --write, init, ...
-        comp = work / f"comp{r}"
-        inits.append(timed([str(BIN / "harness"), "init", str(comp), "--from", str(photos)], work / f"cache-init{r}")[0])
-        references.append(timed([str(BIN / "harness"), "reference", "--write"], work / f"cache-ref{r}", cwd=comp)[0])
-    comp = work / "comp0"
+    codes = {"this": ROOT, **({"compared": args.compare.resolve()} if args.compare else {})}
+    inits: dict[str, list[float]] = {name: [] for name in codes}
+    references: dict[str, list[float]] = {name: [] for name in codes}
+    for r in range(args.repeats):  # interleaved: init, reference --write, the compared checkout's, ...
+        for name, code in codes.items():
+            comp = work / f"comp-{name}{r}"
+            inits[name].append(timed([str(BIN / "harness"), "init", str(comp), "--from", str(photos)], work / "cache-init", code=code)[0])
+            references[name].append(timed([str(BIN / "harness"), "reference", "--write"], work / f"cache-ref-{name}{r}", comp, code)[0])
+    comp = work / "comp-this0"
     config = comp / "pyproject.toml"
     n_test = len(list((comp / "data" / "test").iterdir()))
     per_k = 1000 / args.images
-    print(f"init                    {min(inits) * per_k:6.2f} s per 1,000 images (best of {args.repeats}: {min(inits):.1f} s)")
-    print(f"reference --write       {min(references) * per_k:6.2f} s per 1,000 images (best of {args.repeats}: {min(references):.1f} s)")
+    for label, walls in (("init", inits), ("reference --write", references)):
+        line = f"{label:22s}  {min(walls['this']) * per_k:6.2f} s per 1,000 images (best of {args.repeats}: {min(walls['this']):.1f} s)"
+        if args.compare:
+            line += f"; {args.compare}: {min(walls['compared']) * per_k:.2f} s -> {min(walls['compared']) / min(walls['this']):.2f}x faster"
+        print(line)
 
     submission = make_submission(work / "subs", "mobilenet96", 96)
     peer = [sys.executable, str(ROOT / "benchmarks" / "peer_eval.py"), str(submission), "--config", str(config)]
@@ -148,6 +158,9 @@ def main() -> None:
         runs["peer 2 workers"].append(timed(peer + ["--workers", "2"], cache)[0])
         runs["peer 0 workers"].append(timed(peer + ["--workers", "0"], cache)[0])
         runs["warm"].append(evaluate([submission], config, cache, work / "lb.csv"))
+        if args.compare:
+            runs.setdefault("cold, compared", []).append(evaluate([submission], config, work / f"cache-cmp{r}", work / "lb.csv",
+                                                                  code=args.compare.resolve()))
     best_peer = min(min(runs["peer 2 workers"]), min(runs["peer 0 workers"]))
     print(f"\nevaluate of mobilenet_v3_small at 96x96 on {n_test:,} test images, {args.repeats} interleaved rounds:")
     for name, walls in runs.items():
@@ -168,7 +181,7 @@ def main() -> None:
           f"  -> {sequential / parallel:.2f}x the throughput")
 
     if args.memory:
-        count = max(20, int(10000 * scale))
+        count = args.memory_images or max(20, int(10000 * scale))
         scaled = work / f"scaled{count}" / "pyproject.toml"
         if not scaled.exists():
             scaled = scaled_competition(comp, work / f"scaled{count}", count)
