@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import re
 import shutil
@@ -40,20 +39,33 @@ BIN = Path(sys.executable).parent
 ENV = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", PYTHONPATH=str(ROOT))
 
 
-def timed(command: list[str], cache: Path, cwd: Path | None = None, code: Path = ROOT) -> tuple[float, str]:
-    """Wall seconds of one command run with $HARNESS_CACHE = `cache` and the harness of `code`, and its stdout."""
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], cache: Path, cwd: Path | None = None, code: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of it and its workers) of one command run with $HARNESS_CACHE = `cache` and
+    the harness of `code`; exits on failure."""
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     env = dict(ENV, HARNESS_CACHE=str(cache), PYTHONPATH=str(code))
     done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command[:3])} failed: {(done.stderr or done.stdout).strip()[-600:]}")
-    return time.perf_counter() - t0, done.stdout
+    return time.perf_counter() - t0, _children_cpu() - cpu0
 
 
-def evaluate(paths: list[Path], config: Path, cache: Path, board: Path, jobs: int = 1, code: Path = ROOT) -> float:
+def evaluate(paths: list[Path], config: Path, cache: Path, board: Path, jobs: int = 1, code: Path = ROOT) -> tuple[float, float]:
     board.unlink(missing_ok=True)
     return timed([str(BIN / "harness"), "evaluate", *map(str, paths), "--config", str(config), "--leaderboard", str(board),
-                  "--jobs", str(jobs)], cache, code=code)[0]
+                  "--jobs", str(jobs)], cache, code=code)
+
+
+def best(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The fastest wall time and the least CPU time of a few runs."""
+    return min(w for w, _ in runs), min(c for _, c in runs)
 
 
 def scaled_competition(base: Path, target: Path, n_test: int) -> Path:
@@ -132,53 +144,60 @@ def main() -> None:
     print(f"generated {args.images:,} JPEGs (384x288) in {time.perf_counter() - t0:.1f} s ({work})")
 
     codes = {"this": ROOT, **({"compared": args.compare.resolve()} if args.compare else {})}
-    inits: dict[str, list[float]] = {name: [] for name in codes}
-    references: dict[str, list[float]] = {name: [] for name in codes}
+    inits: dict[str, list] = {name: [] for name in codes}
+    references: dict[str, list] = {name: [] for name in codes}
     for r in range(args.repeats):  # interleaved: init, reference --write, the compared checkout's, ...
         for name, code in codes.items():
             comp = work / f"comp-{name}{r}"
-            inits[name].append(timed([str(BIN / "harness"), "init", str(comp), "--from", str(photos)], work / "cache-init", code=code)[0])
-            references[name].append(timed([str(BIN / "harness"), "reference", "--write"], work / f"cache-ref-{name}{r}", comp, code)[0])
+            inits[name].append(timed([str(BIN / "harness"), "init", str(comp), "--from", str(photos)], work / "cache-init", code=code))
+            references[name].append(timed([str(BIN / "harness"), "reference", "--write"], work / f"cache-ref-{name}{r}", comp, code))
     comp = work / "comp-this0"
     config = comp / "pyproject.toml"
     n_test = len(list((comp / "data" / "test").iterdir()))
     per_k = 1000 / args.images
-    for label, walls in (("init", inits), ("reference --write", references)):
-        line = f"{label:22s}  {min(walls['this']) * per_k:6.2f} s per 1,000 images (best of {args.repeats}: {min(walls['this']):.1f} s)"
+    print(f"best of {args.repeats} interleaved rounds; wall seconds, and CPU seconds of all processes in brackets")
+    for label, runs in (("init", inits), ("reference --write", references)):
+        wall, cpu = best(runs["this"])
+        line = f"{label:18s} {wall * per_k:7.2f} s per 1,000 images ({cpu * per_k:.2f} s CPU)"
         if args.compare:
-            line += f"; {args.compare}: {min(walls['compared']) * per_k:.2f} s -> {min(walls['compared']) / min(walls['this']):.2f}x faster"
+            old_wall, old_cpu = best(runs["compared"])
+            line += (f"; {args.compare}: {old_wall * per_k:.2f} s ({old_cpu * per_k:.2f} s CPU)"
+                     f" -> {old_wall / wall:.2f}x faster wall, {old_cpu / cpu:.2f}x less CPU")
         print(line)
 
     submission = make_submission(work / "subs", "mobilenet96", 96)
     peer = [sys.executable, str(ROOT / "benchmarks" / "peer_eval.py"), str(submission), "--config", str(config)]
-    runs: dict[str, list[float]] = {"cold": [], "peer 2 workers": [], "peer 0 workers": [], "warm": []}
+    runs: dict[str, list] = {"cold": [], "peer, 2 workers": [], "peer, 0 workers": [], "warm": []}
     for r in range(args.repeats):
         cache = work / f"cache-eval{r}"
         runs["cold"].append(evaluate([submission], config, cache, work / "lb.csv"))
-        runs["peer 2 workers"].append(timed(peer + ["--workers", "2"], cache)[0])
-        runs["peer 0 workers"].append(timed(peer + ["--workers", "0"], cache)[0])
+        runs["peer, 2 workers"].append(timed(peer + ["--workers", "2"], cache))
+        runs["peer, 0 workers"].append(timed(peer + ["--workers", "0"], cache))
         runs["warm"].append(evaluate([submission], config, cache, work / "lb.csv"))
         if args.compare:
-            runs.setdefault("cold, compared", []).append(evaluate([submission], config, work / f"cache-cmp{r}", work / "lb.csv",
-                                                                  code=args.compare.resolve()))
-    best_peer = min(min(runs["peer 2 workers"]), min(runs["peer 0 workers"]))
-    print(f"\nevaluate of mobilenet_v3_small at 96x96 on {n_test:,} test images, {args.repeats} interleaved rounds:")
-    for name, walls in runs.items():
-        ratio = "" if name.startswith("peer") else f"  -> {min(walls) / best_peer:.2f}x the faster peer (best runs)"
-        print(f"  {name:16s} {', '.join(f'{w:6.1f} s' for w in walls)}{ratio}")
+            runs.setdefault("cold, compared", []).append(
+                evaluate([submission], config, work / f"cache-cmp{r}", work / "lb.csv", code=args.compare.resolve()))
+    peer_wall = min(best(runs["peer, 2 workers"])[0], best(runs["peer, 0 workers"])[0])
+    peer_cpu = min(best(runs["peer, 2 workers"])[1], best(runs["peer, 0 workers"])[1])
+    print(f"\nevaluate of mobilenet_v3_small at 96x96 on {n_test:,} test images:")
+    for name, measured in runs.items():
+        wall, cpu = best(measured)
+        ratio = "" if name.startswith("peer") else f"  -> {wall / peer_wall:.2f}x the faster peer's wall, {cpu / peer_cpu:.2f}x its CPU"
+        print(f"  {name:16s} {', '.join(f'{w:6.1f} s' for w, _ in measured)} ({cpu:.1f} s CPU){ratio}")
 
-    print("\ncold evaluate per test image (same JPEGs, hard links):")
+    print("\ncold evaluate per test image (the same JPEGs, hard links):")
     for n in (1000, 3000, 10000):
         count = max(20, int(n * scale))
         scaled = scaled_competition(comp, work / f"scaled{count}", count)
-        wall = evaluate([submission], scaled, work / f"cache-scaled{count}", work / "lb.csv")
-        print(f"  {count:6,} test images  {wall:6.1f} s  {wall / count * 1000:6.2f} ms per image")
+        wall, cpu = evaluate([submission], scaled, work / f"cache-scaled{count}", work / "lb.csv")
+        print(f"  {count:6,} test images  {wall:6.1f} s  {wall / count * 1000:6.2f} ms per image ({cpu / count * 1000:.2f} ms CPU)")
 
     subs = [make_submission(work / "subs", f"m{size}_{i}", size, seed=i) for size in (64, 96) for i in (0, 1)]
-    sequential = sum(evaluate([s], config, work / "cache-seq", work / "lb.csv") for s in subs)
+    sequential = [evaluate([s], config, work / "cache-seq", work / "lb.csv") for s in subs]
     parallel = evaluate(subs, config, work / "cache-par", work / "lb.csv", jobs=2)
-    print(f"\nevaluate A B C D (64 and 96 px), cold: 4 sequential runs {sequential:.1f} s, --jobs 2 {parallel:.1f} s"
-          f"  -> {sequential / parallel:.2f}x the throughput")
+    seq_wall, seq_cpu = sum(w for w, _ in sequential), sum(c for _, c in sequential)
+    print(f"\nevaluate A B C D (64 and 96 px), cold: 4 sequential runs {seq_wall:.1f} s ({seq_cpu:.1f} s CPU), "
+          f"--jobs 2 {parallel[0]:.1f} s ({parallel[1]:.1f} s CPU)  -> {seq_wall / parallel[0]:.2f}x the throughput")
 
     if args.memory:
         count = args.memory_images or max(20, int(10000 * scale))
@@ -192,7 +211,6 @@ def main() -> None:
               + ", ".join(f"{k} {v:,.0f} MB" for k, v in peaks.items()))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"images": args.images, "test_images": n_test}))
 
 
 if __name__ == "__main__":
