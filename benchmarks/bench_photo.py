@@ -188,8 +188,8 @@ def main() -> None:
     print("\ncold evaluate per test image (the same JPEGs, hard links):")
     for n in (1000, 3000, 10000):
         count = max(20, int(n * scale))
-        scaled = scaled_competition(comp, work / f"scaled{count}", count)
-        wall, cpu = evaluate([submission], scaled, work / f"cache-scaled{count}", work / "lb.csv")
+        scaled = scaled_competition(comp, work / f"scaled{n}", count)
+        wall, cpu = evaluate([submission], scaled, work / f"cache-scaled{n}", work / "lb.csv")
         print(f"  {count:6,} test images  {wall:6.1f} s  {wall / count * 1000:6.2f} ms per image ({cpu / count * 1000:.2f} ms CPU)")
 
     subs = [make_submission(work / "subs", f"m{size}_{i}", size, seed=i) for size in (64, 96) for i in (0, 1)]
@@ -201,9 +201,7 @@ def main() -> None:
 
     if args.memory:
         count = args.memory_images or max(20, int(10000 * scale))
-        scaled = work / f"scaled{count}" / "pyproject.toml"
-        if not scaled.exists():
-            scaled = scaled_competition(comp, work / f"scaled{count}", count)
+        scaled = scaled_competition(comp, work / "memory", count)
         big = make_submission(work / "subs", "mobilenet224", 224)
         peaks = peak_rss([str(BIN / "harness"), "evaluate", str(big), "--config", str(scaled), "--leaderboard",
                           str(work / "lb-mem.csv")], work / "cache-mem")
