@@ -30,7 +30,7 @@ def test_the_photo_competition_and_the_peer_script(tmp_path):
     assert len(tests) == 18 and (competition / "mobilenet96.pt").is_file()  # 2 of the 4 images per class held out
     result = json.loads(run("benchmarks/peer_eval.py", str(competition / "mobilenet96.py"), "--config",
                             str(competition / "pyproject.toml")).strip().splitlines()[-1])
-    assert result["images"] == 18 and result["macs"] > 50_000_000 and 0.0 <= result["f1"] <= 1.0  # mobilenet_v3_small at 96 px
+    assert result["images"] == 18 and result["macs"] > 10_000_000 and 0.0 <= result["f1"] <= 1.0  # mobilenet_v3_small at 96 px: 11.8M
 
 
 @pytest.mark.slow
