@@ -104,13 +104,15 @@ def _fill(fd: int, offset: int, paths: Sequence[Path], transform: Callable, firs
 
 
 def write_images_npy(path: Path, paths: Sequence[Path], make_transform: Callable[[], Callable], is_current: Callable[[], bool],
-                     on_advance: Callable[[int], None] | None = None, workers: int | None = None) -> bool:
+                     on_advance: Callable[[int], None] | None = None, workers: int | None = None,
+                     before_publish: Callable[[Path], None] | None = None) -> bool:
     """Decode `paths` through `make_transform()` into the .npy file `path` (N x 3 x H x W float32), once.
 
     Under `path`'s lock: when `is_current()` already holds (another process or thread
     wrote it meanwhile) nothing is done and False is returned; otherwise the images are
-    decoded by `workers` threads into a temporary file beside `path`, which is then
-    renamed over it, and True is returned.
+    decoded by `workers` threads into a temporary file beside `path`, `before_publish`
+    is called with that complete file (to record its digest), it is renamed over `path`,
+    and True is returned.
     """
     path = Path(path)
     if not paths:
@@ -132,6 +134,8 @@ def write_images_npy(path: Path, paths: Sequence[Path], make_transform: Callable
             os.fsync(fd)
             os.close(fd)
             fd = -1
+            if before_publish:
+                before_publish(Path(tmp))
             os.replace(tmp, path)
         except BaseException:
             if fd >= 0:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from harness import cache
 from harness.errors import DataError, SubmissionError
 
 if TYPE_CHECKING:
@@ -91,26 +92,31 @@ def cached_tensor(
     pipeline_key: str,
     make_pipeline: Callable[[], Callable],
     on_advance: Callable[[int], None] | None = None,
+    verify: bool = True,
 ) -> tuple[Path, bool]:
     """Images of one part under a preprocessing pipeline, decoded once and cached.
 
     Keyed by (data set manifest, part, image count, input size, `pipeline_key`): a changed
     data set has a new manifest and so a new key. `make_pipeline` is only called on a
     miss, so a warm cache never imports albumentations. Returns (the .npy file, whether
-    it was a hit). The file is written once under a lock, by parallel decoders, without
-    holding the whole array in memory (`harness.decode`).
+    it was a hit). Each file is verified against its stored digest before use and the
+    cache is kept under its size cap (`harness.cache`); `verify=False` leaves the check
+    to the caller (`cache.verified_copy`), off the critical path. A missing file is
+    decoded once under a lock, by parallel decoders, without holding the whole array in
+    memory, and its digest recorded before it appears (`harness.decode`).
     """
     key = hashlib.sha256(json.dumps([dataset_sha256, part, len(paths), list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
     path = cache_dir() / f"{part}-{input_size[0]}x{input_size[1]}-{key}.npy"
 
-    def current() -> bool:  # (a damaged cache file fails the check and is rebuilt)
-        return path.is_file() and usable_tensor(path, len(paths), tuple(input_size))
+    def current() -> bool:  # (a damaged or tampered cache file fails its digest and is rebuilt)
+        return path.is_file() and (cache.is_intact(path) if verify else cache.has_digest(path)) and usable_tensor(path, len(paths), tuple(input_size))
 
-    if current():
-        return path, True
     from harness.decode import write_images_npy
 
-    written = write_images_npy(path, paths, make_pipeline, current, on_advance)  # once, under a lock
+    written = write_images_npy(path, paths, make_pipeline, current, on_advance,  # checked and written under a lock
+                               before_publish=lambda built: cache.store_digest(path, built))
+    if written:
+        cache.evict(path.parent, cache.limit_bytes(), keep=path)
     return path, not written
 
 
