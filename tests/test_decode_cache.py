@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import preprocess
+from harness import cache, preprocess
 from harness.decode import write_images_npy
 from harness.errors import DataError
 
@@ -41,7 +41,8 @@ def test_parallel_cache_equals_the_sequential_pipeline(tmp_path, monkeypatch):
     assert not hit and sum(steps) == 40
     assert np.array_equal(np.load(path), expected)  # bit-identical: parallel decoding changes nothing
     assert preprocess.cached_tensor(paths, "sha", "test", (24, 32), "k", lambda: 1 / 0) == (path, True)  # no pipeline on a hit
-    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, f".{path.name}.lock"])
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, f"{path.name}.sha256", f".{path.name}.lock"])
+    assert cache.is_intact(path)  # its digest was recorded before it appeared
 
 
 def test_a_failed_decode_leaves_no_file(tmp_path):
@@ -57,7 +58,7 @@ def test_a_failed_decode_leaves_no_file(tmp_path):
 WRITER = """
 import json, sys, time
 from pathlib import Path
-from harness import preprocess
+from harness import cache, preprocess
 paths = sorted(Path(sys.argv[1]).glob("*.jpg"))
 start = float(sys.argv[2])
 while time.time() < start:
@@ -84,6 +85,7 @@ def test_two_concurrent_writers_write_the_cache_once(tmp_path):
     assert sorted(r["hit"] for r in results) == [False, True]  # one decoded it, the other waited and reused it
     assert results[0]["path"] == results[1]["path"]
     cached = Path(results[0]["path"])
-    assert sorted(p.name for p in cached.parent.iterdir()) == sorted([cached.name, f".{cached.name}.lock"])
+    assert sorted(p.name for p in cached.parent.iterdir()) == sorted([cached.name, f"{cached.name}.sha256", f".{cached.name}.lock"])
+    assert cache.is_intact(cached)
     expected = preprocess.transform_images(paths, preprocess.default_transform((48, 48), (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)))
     assert np.array_equal(np.load(cached), expected)
