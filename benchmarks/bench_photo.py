@@ -155,7 +155,8 @@ def main() -> None:
     config = comp / "pyproject.toml"
     n_test = len(list((comp / "data" / "test").iterdir()))
     per_k = 1000 / args.images
-    print(f"best of {args.repeats} interleaved rounds; wall seconds, and CPU seconds of all processes in brackets")
+    print(f"best of {args.repeats} interleaved rounds; wall seconds, and in brackets the CPU seconds getrusage reports for "
+          "the finished children (processes in a sandbox may be missing)")
     for label, runs in (("init", inits), ("reference --write", references)):
         wall, cpu = best(runs["this"])
         line = f"{label:18s} {wall * per_k:7.2f} s per 1,000 images ({cpu * per_k:.2f} s CPU)"
