@@ -126,7 +126,7 @@ def main() -> None:
     verifier_fixed = time.perf_counter() - t0 - single  # analyse also predicts its one image
 
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
-    command = [str(ROOT / ".venv" / "bin" / "harness"), "evaluate", str(args.submission), "--config", str(config),
+    command = [str(Path(sys.executable).parent / "harness"), "evaluate", str(args.submission), "--config", str(config),
                "--leaderboard", str(work / "lb.csv"), "--json"]
 
     def evaluate_once() -> tuple[float, dict]:

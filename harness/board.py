@@ -21,7 +21,7 @@ from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
 from harness.leaderboard import Entry, check_competition, locked, decode_predictions, profile_macs, read_entries, rewrite_entries
 from harness.metrics import bootstrap_counts, bootstrap_macro_f1, metric_value, weighted_metric
-from harness.scoring import Reference, Rule, config_id, total
+from harness.scoring import Part, Reference, Rule, config_id, total
 
 CONFIDENCE = 0.95
 
@@ -244,7 +244,61 @@ def _over_budget(e: Entry, macs: int, cfg: Competition) -> str:
     return "over budget: " + "; ".join(c.line() for c in over) if over else ""
 
 
-def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None, key: AnswerKey | None = None) -> Rescored:
+def _rescorable_macs(e: Entry, cfg: Competition) -> int | None:
+    """The row's MACs under the configured profile, when counted by its current definition; else None."""
+    macs = profile_macs(e).get(cfg.profile)
+    return macs if macs is not None and e.profile_version >= PROFILE_CHANGED_IN[cfg.profile] else None
+
+
+def _under_current_values(e: Entry, macs: int, cfg: Competition) -> Entry:
+    """The row's scores recomputed from its stored F1 values under the current profile and references."""
+    public_score, private_score = part_scores(e, macs, cfg, None)
+    return replace(e, macs=macs, profile=cfg.profile, ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1,
+                   public_score=public_score, private_score=private_score)
+
+
+@dataclass(frozen=True)
+class CurrentBoard:
+    """The board's rows as every view shows them: scored under the current values.
+
+    `rescored` rows were stored under other values and are shown recomputed (the file is
+    unchanged; `harness rescore` writes them); `stale` rows cannot be recomputed (no MACs
+    for the configured profile, or counted by an older definition of it) and keep the
+    values they were scored under.
+    """
+
+    entries: list[Entry]
+    rescored: int
+    stale: int
+
+
+def on_current_values(entries: list[Entry], cfg: Competition) -> CurrentBoard:
+    """Every scored row recomputed under the current profile and reference values, in memory.
+
+    A row already under them is returned unchanged (so its scores stay bit-identical).
+    Without pinned reference values, or under scoring = "budget" (whose scores do not
+    depend on the reference), the rows are returned as they are.
+    """
+    if not cfg.has_reference or cfg.rule.scoring != "2021":
+        return CurrentBoard(list(entries), 0, 0)
+    out, rescored, stale = [], 0, 0
+    for e in entries:
+        macs = _rescorable_macs(e, cfg) if e.scored and e.scoring == cfg.rule.label else None
+        if macs is None:
+            out.append(e)
+            if e.scored and config_id(e.profile, Reference(e.ref_macs, e.ref_f1)) != cfg.config_id:
+                stale += 1
+            continue
+        current = _under_current_values(e, macs, cfg)
+        same = (current.public_score, current.private_score, current.macs, current.profile, current.ref_macs, current.ref_f1) == \
+            (e.public_score, e.private_score, e.macs, e.profile, e.ref_macs, e.ref_f1)
+        out.append(e if same else current)
+        rescored += not same
+    return CurrentBoard(out, rescored, stale)
+
+
+def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None, key: AnswerKey | None = None,
+            relabel=None, ancestors: tuple[str, ...] = ()) -> Rescored:
     """Recompute every scored row under the current format, profile and reference values.
 
     The values a row had before its first rescoring are kept in its `original_*`
@@ -252,30 +306,34 @@ def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None,
     by an older definition of it (`profile_version`) is left as it was and counted in
     `outdated`: its submission must be evaluated again, never mixed in silently. Under
     scoring = "budget", a row over a cap becomes a failed `over_budget` row; accuracy is
-    recomputed from the row's predictions with `key`.
+    recomputed from the row's predictions with `key`. Rows of the `ancestors` identities
+    (the competition before an answer-key correction) first get their macro-F1 values
+    recomputed from their stored predictions by `relabel` (`Entry -> Entry`, see
+    `harness.lineage`) and become the current competition's.
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     counts = {"done": 0, "missing": 0, "outdated": 0, "over_budget": 0}
 
-    reference = cfg.reference  # ConfigError before anything is written when none is pinned
+    cfg.reference  # ConfigError before anything is written when none is pinned
     if competition is not None:
-        check_competition(read_entries(leaderboard), competition, leaderboard, cfg.source)
+        check_competition(read_entries(leaderboard), competition, leaderboard, cfg.source, ancestors, rescoring=True)
 
     def transform(entries: list[Entry]) -> list[Entry]:
         if competition is not None:
-            check_competition(entries, competition, leaderboard, cfg.source)
+            check_competition(entries, competition, leaderboard, cfg.source, ancestors, rescoring=True)
         out = []
         for e in entries:
-            macs = profile_macs(e).get(cfg.profile)
-            current = e.profile_version >= PROFILE_CHANGED_IN[cfg.profile]
-            if not e.scored or macs is None or not current:
+            macs = _rescorable_macs(e, cfg)
+            if not e.scored or macs is None:
                 if e.scored:
-                    counts["missing" if macs is None else "outdated"] += 1
+                    counts["missing" if profile_macs(e).get(cfg.profile) is None else "outdated"] += 1
                 out.append(e)
                 continue
             originals = {} if e.original_profile else {
                 "original_public_score": e.public_score, "original_private_score": e.private_score,
                 "original_ref_macs": e.ref_macs, "original_ref_f1": e.ref_f1, "original_profile": e.profile}
+            if relabel is not None and e.competition in ancestors:
+                e = relabel(e)
             over = _over_budget(e, macs, cfg)
             if over:
                 out.append(replace(e, **originals, status="failed", failure="over_budget", message=over, rescored_utc=now))
@@ -283,8 +341,9 @@ def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None,
                 continue
             public_score, private_score = part_scores(e, macs, cfg, key)
             out.append(replace(
-                e, **originals, macs=macs, profile=cfg.profile, ref_macs=reference.macs, ref_f1=reference.f1,
-                public_score=public_score, private_score=private_score, scoring=cfg.rule.label, rescored_utc=now))
+                e, **originals, macs=macs, profile=cfg.profile, ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1,
+                public_score=public_score, private_score=private_score, scoring=cfg.rule.label, rescored_utc=now,
+                **({"competition": competition} if competition and e.competition else {})))
             counts["done"] += 1
         return out
 
@@ -292,7 +351,16 @@ def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None,
     return Rescored(counts["done"], counts["missing"], counts["outdated"], backup, counts["over_budget"])
 
 
-def board_config_ids(entries: list[Entry]) -> set[str]:
-    """The configurations (format, profile, reference) the rows' scores were computed under."""
-    return {("" if e.scoring == "2021" else f"scoring={e.scoring} ") + config_id(e.profile, Reference(e.ref_macs, e.ref_f1))
-            for e in entries if e.scored}
+def board_config_ids(entries: list[Entry], cfg: Competition | None = None, part: Part = "public") -> set[str]:
+    """The configurations (format, profile, reference) the rows' scores on `part` were computed under.
+
+    With `cfg`, rows under its current values are named by `cfg.part_config_id(part)`;
+    other rows by the values they record (their public reference).
+    """
+    ids = set()
+    for e in entries:
+        if e.scored:
+            stored = config_id(e.profile, Reference(e.ref_macs, e.ref_f1))
+            named = cfg.part_config_id(part) if cfg is not None and stored == cfg.config_id else stored
+            ids.add(("" if e.scoring == "2021" else f"scoring={e.scoring} ") + named)
+    return ids

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from harness.cli_common import (
     ConfigOpt, JsonOpt, LeaderboardOpt, announce_competition, answer_key, ensure_data, err, error_json, guard, load_cfg,
-    note_older_rows, out, print_json, progress_bar,
+    note_older_rows, out, print_json, progress_bar, read_board,
 )
 from harness.cli_data import data_app, init_cmd
 from harness.errors import HarnessError
@@ -29,7 +29,7 @@ def _evaluation_json(result, cfg) -> dict:
         "f1_term": result.scores.public.f1_term, "reference_macs": e.ref_macs, "reference_f1": e.ref_f1,
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
-        "notes": list(result.report.notes),
+        "notes": list(result.report.notes), "leaderboard": str(result.leaderboard),
     } | ({} if cfg.rule.scoring == "2021" else {**cfg.rule.to_dict(), cfg.rule.metric: e.public_score, "stored_bytes": e.stored_bytes})
 
 
@@ -102,6 +102,7 @@ def check(
     from harness.evaluate import check_submission
     from harness.render import check_report
     from harness.sandbox import resolve_mode
+    from harness.scoring import reference_warning
 
     cfg = load_cfg(config)
     ensure_data(cfg, not as_json)
@@ -119,10 +120,14 @@ def check(
             raise typer.Exit(code=1) from None
         raise
     report, passed = result.report, result.passed
+    weak = (reference_warning(cfg.reference.f1) if path.resolve() == cfg.reference_path and cfg.has_reference
+            and cfg.rule.scoring == "2021" else None)
     if as_json:
-        print_json({"competition": identity, **result.to_dict(cfg)})
+        print_json({"competition": identity, **result.to_dict(cfg), **({"reference_warning": weak} if weak else {})})
     else:
         out.print(check_report(report, cfg, passed, layers, result.sandbox, result.caps))
+        if weak:
+            err.print(Text(f"warning: {weak}", style="bold yellow"))
     if not passed:
         raise typer.Exit(code=1)
 
@@ -150,7 +155,6 @@ def leaderboard_cmd(
     from datetime import datetime, timezone
 
     from harness import board as board_mod
-    from harness.leaderboard import check_competition, read_entries
     from harness.render import attempts_table, board_table
     from harness.rules import check_reveal
 
@@ -159,8 +163,7 @@ def leaderboard_cmd(
         check_reveal(cfg, datetime.now(timezone.utc), reveal)
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
-    entries = read_entries(leaderboard)
-    older = check_competition(entries, identity, leaderboard, cfg.source)
+    entries, older = read_board(leaderboard, cfg, identity, show=not as_json)
     if not as_json:
         note_older_rows(older, leaderboard, cfg)
     if show_all and html is not None:
@@ -176,7 +179,8 @@ def leaderboard_cmd(
         standings = board_mod.private_board(entries, board_mod.read_picks(leaderboard), cfg, key)
     else:
         standings = board_mod.public_board(entries, cfg, key)
-    configs = sorted(board_mod.board_config_ids(entries))
+    part = "private" if private else "public"
+    configs = sorted(board_mod.board_config_ids(entries, cfg, part))
     if plot is not None:
         from harness.plots import plot_board
 
@@ -186,7 +190,7 @@ def leaderboard_cmd(
 
         write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
     meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
-            "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
+            "confidence": board_mod.CONFIDENCE, "config": cfg.part_config_id(part), "row_configs": configs, "intervals": key is not None}
     meta |= cfg.rule.to_dict()
     if as_json:
         extra = (lambda s: {}) if cfg.rule.scoring == "2021" else (lambda s: {cfg.rule.metric: s.score})
@@ -238,16 +242,17 @@ def history_cmd(
         harness history team4 --plot team4.png
     """
     from harness.board import history, read_picks
-    from harness.leaderboard import check_competition, read_entries
     from harness.render import history_table
 
     cfg = load_cfg(config)
     identity = announce_competition(cfg, show=not as_json)
-    entries = read_entries(leaderboard)
-    check_competition(entries, identity, leaderboard, cfg.source)
+    entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
     rows = history(entries, team, cfg.rule)
     if not rows:
-        raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
+        import difflib
+
+        close = difflib.get_close_matches(team, sorted({e.team for e in entries}), n=1, cutoff=0.5)
+        raise HarnessError(f"no submissions by team {team!r} in {leaderboard}" + (f"; did you mean {close[0]!r}?" if close else ""))
     if plot is not None:
         from harness.forecast import forecast_by_day
         from harness.plots import plot_history
@@ -275,6 +280,8 @@ def forecast_cmd(
     draws: Annotated[int, typer.Option(min=1, help="Simulated private boards per forecast.")] = 1000,
     splits: Annotated[int, typer.Option(min=1, help="Re-splits of the held-out images (--backtest).")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the draws and re-splits.")] = 0,
+    resample: Annotated[bool, typer.Option("--resample", help="--backtest on held-out sets resampled with replacement, not re-splits of this one.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Take public F1 values at face value (no shrinkage): the method before it, for comparison.")] = False,
     config: ConfigOpt = None,
 ):
     """Forecast each team's final rank before the private board is revealed, from public data only.
@@ -287,30 +294,32 @@ def forecast_cmd(
         harness forecast --team team4 --json
         harness forecast --plot ranks.png
         harness forecast --backtest --splits 200
+        harness forecast --backtest --resample --raw
     """
     from harness import forecast as forecast_mod
+    from harness.backtest import backtest as run_backtest
     from harness.board import read_picks
-    from harness.leaderboard import check_competition, read_entries
     from harness.render import backtest_report, forecast_table
 
     if backtest and (team or plot):
         raise HarnessError("--backtest measures the whole board: leave out --team and --plot")
     cfg = load_cfg(config)
-    entries = read_entries(leaderboard)
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
-    check_competition(entries, identity, leaderboard, cfg.source)
+    entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
     key = answer_key(cfg, needed_for="the forecast needs the labels of the public images")
     picks = read_picks(leaderboard)
     if backtest:
-        result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
+        result = run_backtest(entries, picks, cfg, key, splits, draws, seed, "resample" if resample else "resplit", not raw)
         if as_json:
             print_json({"competition": identity, **cfg.rule.to_dict(), **result.to_dict()})
         else:
             out.print(backtest_report(result))
         return
-    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed)
+    result = forecast_mod.forecast_board(entries, picks, cfg, key, draws, seed, shrink=not raw)
     payload = result.to_dict(team)  # checks --team before anything is written
+    for warning in result.warnings if not as_json else ():
+        err.print(Text(f"warning: {warning}", style="bold yellow"))
     if plot is not None:
         from harness.plots import plot_rank_probabilities
 
@@ -328,18 +337,21 @@ def forecast_cmd(
 def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: ConfigOpt = None):
     """Recompute every score under the current reference values and counting profile.
 
-    The original values stay in the `original_*` columns and a backup is written first.
+    Rows scored before an answer-key correction (`harness data fix-labels`) are rescored
+    from their stored predictions under the corrected key. The original values stay in the `original_*` columns and a backup is written first.
 
     Example:
         harness rescore --leaderboard leaderboard.csv
     """
     from harness.board import rescore
     from harness.config import PROFILE_CHANGED_IN
+    from harness.lineage import ancestors, relabeller
 
     cfg = load_cfg(config)
+    earlier = ancestors(cfg.data_dir)
     needs_key = cfg.rule.scoring == "budget" and cfg.rule.metric == "accuracy"
     key = answer_key(cfg, f"rescoring by {cfg.rule.metric}") if needs_key else None
-    result = rescore(leaderboard, cfg, announce_competition(cfg), key)
+    result = rescore(leaderboard, cfg, announce_competition(cfg), key, relabeller(cfg) if earlier else None, earlier)
     out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
     if result.over_budget:
         err.print(Text(f"note: {result.over_budget} row(s) are over a cap and are now failed over_budget rows", style="yellow"))
@@ -366,6 +378,7 @@ def reference(
     from harness.config import write_reference
     from harness.evaluate import recompute_reference
     from harness.render import reference_table
+    from harness.scoring import reference_warning
 
     cfg = load_cfg(config)
     ensure_data(cfg, True)
@@ -374,6 +387,9 @@ def reference(
     pinned = cfg.pinned_reference
     table = reference_table(result, cfg)
     out.print(table)
+    weak = reference_warning(min(result.public_f1, result.private_f1)) if cfg.rule.scoring == "2021" else None
+    if weak:
+        err.print(Text(f"warning: {weak}", style="bold yellow"))
     if write:
         path = write_reference(cfg, result.macs, result.public_f1, result.private_f1)
         out.print(f"pinned in {path}")

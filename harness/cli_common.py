@@ -111,3 +111,28 @@ def note_older_rows(count: int, leaderboard: Path, cfg) -> None:
     if count:
         err.print(Text(f"note: {count} row(s) of {leaderboard} predate the competition column; taken as {cfg.name}'s "
                        "(the next append records it)", style="dim"))
+
+
+def read_board(leaderboard: Path, cfg, identity: str, show: bool = True):
+    """The board's rows as every view shows them: this competition's, under the current values.
+
+    Rows stored under other reference values or another profile are rescored in memory
+    (`board.on_current_values`), with a note naming `harness rescore`; rows that cannot be
+    are named in a warning. Rows scored before an answer-key correction are refused with
+    the command that rescores them. Returns (rows, rows predating the competition column).
+    """
+    from harness.board import on_current_values
+    from harness.leaderboard import check_competition, read_entries
+    from harness.lineage import ancestors
+
+    entries = read_entries(leaderboard)
+    older = check_competition(entries, identity, leaderboard, cfg.source, ancestors(cfg.data_dir) if cfg.data_dir.is_dir() else ())
+    current = on_current_values(entries, cfg)
+    if show and current.rescored:
+        err.print(Text(f"note: {current.rescored} row(s) of {leaderboard} were scored under other reference values or "
+                       f"profile; shown rescored under {cfg.config_id} (`harness rescore --leaderboard {leaderboard}` "
+                       "writes them)", style="yellow"))
+    if show and current.stale:
+        err.print(Text(f"warning: {current.stale} row(s) have no MACs counted by the current definition of profile "
+                       f"{cfg.profile} and keep their old scores: evaluate those submissions again", style="bold yellow"))
+    return current.entries, older

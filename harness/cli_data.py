@@ -82,11 +82,48 @@ def data_manifest(
     Example:
         harness data manifest --config mycomp/pyproject.toml
     """
-    from harness.data import write_manifest
+    from harness.data import competition_identity, write_manifest
 
     cfg = load_cfg(config)
-    announce_competition(cfg, needs_data=False)
-    out.print(f"wrote {write_manifest(path or cfg.data_dir, cfg.classes)}")
+    announce_competition(cfg, needs_data=False, show=path is not None)
+    root = path or cfg.data_dir
+    written = write_manifest(root, cfg.classes)
+    out.print(f"wrote {written}: competition {competition_identity(cfg.name, root)}")
+    out.print("next: `harness reference --write` to pin the reference on this data; to correct the answer key of a "
+              "competition with a board, use `harness data fix-labels` instead, which keeps the board's rows")
+
+
+@data_app.command("fix-labels")
+@guard
+def data_fix_labels(
+    answers: Annotated[Optional[Path], typer.Option("--answers", help="The corrected answer key (image,label,part).")] = None,
+    remove: Annotated[Optional[list[str]], typer.Option("--remove", help="A test image to remove (repeat for more).")] = None,
+    leaderboard: Annotated[Optional[list[Path]], typer.Option("--leaderboard", "-l", help="A board to rescore under the corrected key (repeat for more).")] = None,
+    config: ConfigOpt = None,
+):
+    """Correct the answer key or remove a broken test image, keeping every board's rows.
+
+    The old key and removed images are kept under `<data>/fixes/`, the manifest is
+    re-pinned, and the old identity is recorded in `<data>/lineage.json` as this
+    competition's: each board's rows are rescored from their stored predictions
+    (their first values stay in the `original_*` columns). Then re-pin the reference.
+
+    Example:
+        harness data fix-labels --answers answers-fixed.csv --remove 0042.png -l board.csv
+    """
+    from harness.board import rescore
+    from harness.lineage import ancestors, fix_answers, relabeller
+
+    cfg = load_cfg(config)
+    announce_competition(cfg)
+    fix = fix_answers(cfg, answers, remove or [])
+    out.print(f"{fix.relabelled} label(s) changed, {len(fix.removed)} image(s) removed (kept in {fix.kept_in}); "
+              f"competition {fix.old_identity} is now {fix.new_identity}")
+    for board in leaderboard or []:
+        done = rescore(board, cfg, fix.new_identity, relabel=relabeller(cfg), ancestors=ancestors(cfg.data_dir))
+        out.print(f"{board}: rescored {done.done} row(s) under the corrected key; backup: {done.backup}")
+    out.print("next: `harness reference --write` (the reference's F1 changed with the key), then "
+              "`harness rescore -l BOARD` for each board")
 
 
 @guard
@@ -96,6 +133,7 @@ def init_cmd(
     classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Class folders to use, in this order (repeat or comma-separate; default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/val/test and public/private split.")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Competition name (default: the folder's name).")] = None,
+    reference: Annotated[str, typer.Option("--reference", help="The reference to write: centroid (nearest class mean, instant) or cnn (a small CNN trained on the train split, about a minute on 2 cores, seeded).")] = "centroid",
     scoring: Annotated[str, typer.Option(help='"2021" (MACs and macro-F1 against the reference, lower is better) or "budget" (a metric under caps, higher is better).')] = "2021",
     metric: Annotated[Optional[str], typer.Option(help='Under --scoring budget: "accuracy" or "macro_f1" (default).')] = None,
     max_weights_bytes: Annotated[Optional[int], typer.Option(help="Under --scoring budget: cap on the submission's stored bytes (the .py and its same-stem files).")] = None,
@@ -105,11 +143,12 @@ def init_cmd(
     """Scaffold a new competition: data layout, seeded split, answer key, manifest, config, reference.
 
     Writes DIR/pyproject.toml (\\[tool.harness]), DIR/data/{train,val,test}, answers.csv,
-    manifest.json and a nearest-centroid reference DIR/reference.py. Then, in DIR:
-    `harness reference --write`.
+    manifest.json and a reference DIR/reference.py: nearest-centroid by default, or a small
+    trained CNN with `--reference cnn`. Then, in DIR: `harness reference --write`.
 
     Example:
         harness init mycomp --from ~/images --classes cat,dog,fox
+        harness init shapes --from ~/shapes --reference cnn
         harness init mycomp --from ~/images --scoring budget --metric accuracy --max-weights-bytes 32768
     """
     from harness.config import parse_rule
@@ -119,8 +158,13 @@ def init_cmd(
              "max_macs": max_macs}
     rule = parse_rule({k: v for k, v in given.items() if v is not None})  # a ConfigError naming the key, before anything is written
     wanted = [c.strip() for value in classes or [] for c in value.split(",") if c.strip()] or None
-    with err.status(f"building {directory} from {source}", spinner="dots"):
-        made = init_competition(directory, source, wanted, seed=seed, name=name, rule=rule)
+    what = " and training a CNN reference (about a minute)" if reference == "cnn" else ""
+    with err.status(f"building {directory} from {source}{what}", spinner="dots"):
+        made = init_competition(directory, source, wanted, seed=seed, name=name, rule=rule, reference=reference)
     out.print(f"created {made.root}: {len(made.classes)} classes, {made.train_images} train, {made.val_images} val, "
               f"{made.test_images} held-out images")
+    if made.skipped:
+        err.print(Text(f"note: skipped {len(made.skipped)} file(s) that are not images ({', '.join(made.skipped[:3])}"
+                       f"{', ...' if len(made.skipped) > 3 else ''}); system files such as .DS_Store are ignored everywhere",
+                       style="yellow"))
     out.print(f"next: cd {made.root} && harness reference --write && harness check reference.py")

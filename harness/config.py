@@ -108,6 +108,12 @@ class Competition:
         caps = "".join(f" {k}={v}" for k, v in self.rule.caps.items())
         return f"scoring=budget metric={self.rule.metric}{caps} {base}"
 
+    def part_config_id(self, part: Part) -> str:
+        """`config_id` with the reference values `part`'s scores use (the private board may pin its own)."""
+        if self.pinned_reference is None:
+            return self.config_id
+        return config_id(self.profile, self.reference_for(part)) + (" (private board)" if part == "private" else "")
+
     def reference_for(self, part: Part) -> Reference:
         """The reference a score on `part` ("public" or "private") is computed against.
 
@@ -213,6 +219,13 @@ def _positive(table: dict, key: str, kind, default):
     return value
 
 
+def _non_negative(table: dict, key: str, kind, default):
+    value = _get(table, key, kind, default)
+    if value is not None and value < 0:
+        raise ConfigError(f"[tool.harness] {key}: must be 0 or more, got {value}")
+    return value
+
+
 def _f1(table: dict, key: str) -> float | None:
     value = _get(table, key, float, None)
     if value is not None and not 0.0 < value <= 1.0:
@@ -285,7 +298,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         reference_private_f1=_f1(table, "reference_private_f1"),
         profile=_choice(table, "profile", PROFILES, "2021", "unknown counting profile; known:"),
         split_seed=_get(table, "split_seed", int, 0),
-        daily_limit=_positive(table, "daily_limit", int, 10),
+        daily_limit=_non_negative(table, "daily_limit", int, 10),  # 0 pauses submissions
         final_picks=_positive(table, "final_picks", int, 2),
         bootstrap_resamples=_positive(table, "bootstrap_resamples", int, 1000),
         batch_size=_positive(table, "batch_size", int, 64),

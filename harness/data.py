@@ -35,6 +35,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MANIFEST = "manifest.json"
 ANSWERS = "answers.csv"
 PARTS = ("public", "private")
+SYSTEM_FILES = ("Thumbs.db", "desktop.ini")
+
+
+def is_system_file(path: Path) -> bool:
+    """Files an operating system leaves in folders (`.DS_Store`, any hidden file, `Thumbs.db`): never data.
+
+    `init`, the manifest, `data verify` and `evaluate` all skip them alike.
+
+    >>> is_system_file(Path("test/.DS_Store")), is_system_file(Path("test/0001.png"))
+    (True, False)
+    """
+    return path.name.startswith(".") or path.name in SYSTEM_FILES
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,7 @@ def _data_files(root: Path) -> list[Path]:
     files = []
     for part in ("train", "val", "test"):
         if (root / part).is_dir():
-            files += [p for p in (root / part).rglob("*") if p.is_file()]
+            files += [p for p in (root / part).rglob("*") if p.is_file() and not is_system_file(p)]
     if (root / ANSWERS).is_file():
         files.append(root / ANSWERS)
     return sorted(files)
@@ -186,12 +198,12 @@ def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, 
         problems += [f"{folder / c}: not one of the configured classes" for c in sorted(present - set(classes))]
         for c in classes:
             if (folder / c).is_dir():
-                images = [p for p in sorted((folder / c).iterdir()) if p.is_file()]
+                images = [p for p in sorted((folder / c).iterdir()) if p.is_file() and not is_system_file(p)]
                 if part == "train" and not images:
                     problems.append(f"{folder / c}: no images")
                 problems += images
     test = root / "test"
-    tests = sorted(p for p in test.iterdir() if p.is_file()) if test.is_dir() else []
+    tests = sorted(p for p in test.iterdir() if p.is_file() and not is_system_file(p)) if test.is_dir() else []
     if not test.is_dir():
         problems.append(f"{test}: missing (the held-out images)")
     elif not tests:

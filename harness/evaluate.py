@@ -26,6 +26,7 @@ from harness import data as data_mod
 from harness.config import PROFILES_VERSION, Competition
 from harness.data import ensure_dataset
 from harness.errors import DataError, HarnessError, OverBudgetError, RejectedError, WorkerError
+from harness.lineage import ancestors
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
 from harness.metrics import macro_f1, metric_value
 from harness.report import ModelReport
@@ -77,6 +78,8 @@ class EvaluationResult:
     scores: PartScores
     remaining_today: int
     sandbox: SandboxMode
+    leaderboard: Path = Path("leaderboard.csv")
+    """The board the row was appended to (absolute)."""
 
 
 def part_f1s(logits: np.ndarray, key: data_mod.AnswerKey, num_classes: int) -> tuple[float, float]:
@@ -176,7 +179,7 @@ def evaluate_submission(
         entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
         dataset = ensure_dataset(cfg)
         competition = data_mod.competition_identity(cfg.name, dataset.root)
-        check_competition(entries, competition, leaderboard, cfg.source)
+        check_competition(entries, competition, leaderboard, cfg.source, ancestors(dataset.root))
         check_quota(leaderboard, team, cfg.daily_limit, now)
         key = data_mod.read_answer_key(dataset)
         base = new_entry(submission, team, cfg, now, competition)
@@ -205,7 +208,8 @@ def evaluate_submission(
     )
     entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit)
     remaining = remaining_today(leaderboard, entry.team, cfg.daily_limit, now)
-    return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandbox=outcome.sandbox)
+    return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandbox=outcome.sandbox,
+                            leaderboard=Path(leaderboard).resolve())
 
 
 def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device: str = "cpu", jobs: int = 1,

@@ -9,13 +9,13 @@ team (paired). One bootstrap stage alone would spread a private score around the
 one only half as much as a second sample does, and its intervals would be too narrow
 (the README's calibration section has the measured coverage of both).
 A pick's macro-F1 on the draw (all configured classes) gives its score by the
-competition's formula (`harness.scoring`); a team's simulated private score is its best
-pick's, and the teams are ranked as the private board ranks them (ties by time).
+competition's formula (`harness.scoring`) under the private board's reference values; a
+team's simulated private score is its best pick's, and exact ties share their ranks.
 
-`backtest` measures the calibration on a board whose private part is known: it re-splits
-the held-out images into public and private parts many times (per class, keeping the
-part sizes), forecasts from each re-split's public part alone and compares with that
-re-split's private board.
+Each pick's public F1 is first shrunk toward its team's and the board's (empirical Bayes,
+`harness.shrinkage`), so a lucky public leader and a team's best of many entries are not
+taken at face value; `shrink=False` is the method before it. `harness.backtest` measures
+the calibration on a board whose private part is known.
 
 Usage:
     fc = forecast_board(read_entries(Path("leaderboard.csv")), {}, cfg, key)
@@ -25,26 +25,27 @@ Usage:
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import numpy as np
 
-from harness.board import final_entries, private_board, public_board, ranked
+from harness.board import final_entries, public_board, ranked
 from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import HarnessError, LeaderboardError
 from harness.leaderboard import Entry, day_of, decode_predictions
-from harness.metrics import unseen_sample_counts, weighted_macro_f1, weighted_metric
+from harness.metrics import bootstrap_counts, unseen_sample_counts, weighted_macro_f1, weighted_metric
 from harness.scoring import Reference, compute_score
+from harness.shrinkage import shrinkage_shifts
 
 TOP = 3
 """P(top 3) is the chance of a final rank of TOP or better."""
 INTERVAL = 0.90
 """Coverage of the reported interval of each team's private score."""
 DRAWS = 1000
-SPLITS = 200
-BINS = 10
+NOISE_RESAMPLES = 200
+"""Bootstrap resamples of the public images that estimate each entry's noise for the shrinkage."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class Forecast:
     public_images: int
     private_images: int
     reference: Reference
+    warnings: tuple[str, ...] = ()
+    """Classes absent from a part (`missing_classes`)."""
+    shrunk: bool = True
     interval: float = INTERVAL
 
     def team(self, name: str) -> TeamForecast:
@@ -93,59 +97,11 @@ class Forecast:
         return {"draws": self.draws, "seed": self.seed, "public_images": self.public_images,
                 "private_images": self.private_images, "reference_macs": self.reference.macs,
                 "reference_f1": self.reference.f1, "interval": self.interval, "top": TOP,
-                "teams": [t.to_dict() for t in rows]}
+                "shrunk": self.shrunk, "warnings": list(self.warnings), "teams": [t.to_dict() for t in rows]}
 
 
-@dataclass(frozen=True)
-class ReliabilityBin:
-    """Forecasts in [low, high): how many, their mean, and how often the event happened."""
-
-    low: float
-    high: float
-    count: int
-    mean_forecast: float | None
-    observed: float | None
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Brier score and reliability of one event's forecast ("top3" or "first")."""
-
-    event: str
-    brier: float
-    public_board_brier: float
-    """Brier score of taking the public board as final (probability 1 or 0)."""
-    bins: tuple[ReliabilityBin, ...]
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "bins": [asdict(b) for b in self.bins]}
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """Forecasts against outcomes over `splits` random public/private re-splits."""
-
-    splits: int
-    draws: int
-    seed: int
-    teams: int
-    forecasts: int
-    top3: Calibration
-    first: Calibration
-    interval_coverage: float
-    """Share of teams whose realised private score fell inside the forecast interval."""
-    interval: float = INTERVAL
-
-    def to_dict(self) -> dict:
-        return {"splits": self.splits, "draws": self.draws, "seed": self.seed, "teams": self.teams,
-                "forecasts": self.forecasts, "top": TOP, "brier_top3": self.top3.brier, "brier_first": self.first.brier,
-                "public_board_brier_top3": self.top3.public_board_brier,
-                "public_board_brier_first": self.first.public_board_brier,
-                "interval": self.interval, "interval_coverage": self.interval_coverage,
-                "reliability_top3": self.top3.to_dict()["bins"], "reliability_first": self.first.to_dict()["bins"]}
-
-
-def _predictions(e: Entry, key: AnswerKey, cache: dict[int, np.ndarray]) -> np.ndarray:
+def row_predictions(e: Entry, key: AnswerKey, cache: dict[int, np.ndarray]) -> np.ndarray:
+    """A row's stored predictions (cached by row id); LeaderboardError when they do not fit `key`'s images."""
     if e.id not in cache:
         try:
             predictions = decode_predictions(e.predictions)
@@ -159,28 +115,65 @@ def _predictions(e: Entry, key: AnswerKey, cache: dict[int, np.ndarray]) -> np.n
     return cache[e.id]
 
 
-def rank_draws(scores: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    """Ranks (1 = best) of draws x teams `scores`, lower first, ties by lower `tiebreak`.
+def rank_probabilities(scores: np.ndarray) -> np.ndarray:
+    """teams x ranks: P(final rank = k) over draws x teams `scores`; exact ties share their ranks.
 
-    >>> rank_draws(np.array([[0.3, 0.1, 0.3]]), np.array([[2, 0, 1]]))
-    array([[3, 1, 2]])
+    k teams level on a draw occupy the next k ranks and each gets 1/k of each of them,
+    so two identical entries get the same probabilities, never 100% and 0% by time.
+
+    >>> rank_probabilities(np.array([[0.1, 0.1, 0.3], [0.2, 0.1, 0.3]])).tolist()
+    [[0.25, 0.75, 0.0], [0.75, 0.25, 0.0], [0.0, 0.0, 1.0]]
     """
-    order = np.lexsort((tiebreak, scores), axis=1)
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1, scores.shape[1] + 1), order.shape), axis=1)
-    return ranks
+    draws, teams = scores.shape
+    better = (scores[:, None, :] < scores[:, :, None]).sum(axis=2)  # draws x teams: how many are strictly better
+    level = (scores[:, None, :] == scores[:, :, None]).sum(axis=2)  # ... and how many share the score (self included)
+    out = np.zeros((teams, teams))
+    for offset in range(int(level.max())):
+        sharing = level > offset
+        team_index = np.broadcast_to(np.arange(teams), scores.shape)[sharing]
+        np.add.at(out, (team_index, better[sharing] + offset), 1.0 / level[sharing])
+    return out / draws
+
+
+def _board_rows(entries: list[Entry], teams: dict[str, int], rule) -> list[Entry]:
+    """Every ranked row of the board's teams, by time: the picks and the entries they were selected among."""
+    return sorted((e for e in entries if ranked(e, rule) and e.team in teams), key=lambda e: (e.time_utc, e.id))
+
+
+def _metric(metric: str, labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """Macro-F1 (the 2021 format's) or the budget format's metric, entries x weightings."""
+    if metric == "macro_f1":
+        return weighted_macro_f1(labels, predictions, weights, num_classes)
+    return weighted_metric(metric, labels, predictions, weights, num_classes)
+
+
+def missing_classes(key: AnswerKey, classes: tuple[str, ...]) -> list[str]:
+    """One warning per class absent from the public or the private part.
+
+    >>> missing_classes(AnswerKey(np.array([0, 0, 1]), np.array([True, False, False])), ("a", "b"))
+    ['class b has no public images: its F1 on the private part cannot be simulated, so the forecast is overconfident']
+    """
+    out = []
+    for part, mask in (("public", key.public), ("private", key.private)):
+        present = set(np.unique(key.labels[mask]).tolist())
+        out += [f"class {name} has no {part} images: " + (
+            "its F1 on the private part cannot be simulated, so the forecast is overconfident" if part == "public"
+            else "every entry's private F1 counts it as 0") for c, name in enumerate(classes) if c not in present]
+    return out
 
 
 def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey,
                    draws: int = DRAWS, seed: int = 0, ref: Reference | None = None,
-                   cache: dict[int, np.ndarray] | None = None) -> Forecast:
+                   cache: dict[int, np.ndarray] | None = None, shrink: bool = True) -> Forecast:
     """Simulate the private board `draws` times from the public images; see the module doc.
 
     Only `key.labels[key.public]` and the size of the private part are read from the key.
-    Scores use `ref` (default: the pinned public reference values). `cache` keeps decoded
+    Scores use `ref` (default: the private board's reference values, as it scores). With
+    `shrink` (the default), each pick's simulated F1 is centred on its empirical-Bayes
+    estimate (`harness.shrinkage`) instead of its public F1. `cache` keeps decoded
     predictions by row id between calls.
     """
-    ref = ref or cfg.reference
+    ref = ref or cfg.reference_for("private")
     cache = {} if cache is None else cache
     n_public, n_private = int(key.public.sum()), int(key.private.sum())
     if n_public == 0 or n_private == 0:
@@ -193,36 +186,38 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
     rule = cfg.rule
     chosen = final_entries(entries, picks, cfg.final_picks, rule)
     teams = {s.team: i for i, s in enumerate(standings)}  # columns in public-rank order
-    rows = sorted((e for t in teams for e in chosen[t]), key=lambda e: (e.time_utc, e.id))
-    team_of = [teams[e.team] for e in rows]
-    predictions = np.stack([_predictions(e, key, cache)[key.public] for e in rows])
+    picked = {e.id for t in teams for e in chosen[t]}
+    rows = _board_rows(entries, teams, rule)
+    labels = key.labels[key.public]
+    predictions = np.stack([row_predictions(e, key, cache)[key.public] for e in rows])
+    is_pick = np.array([e.id in picked for e in rows])
     counts = unseen_sample_counts(n_public, n_private, draws, seed)
-    if rule.scoring == "2021":
-        f1 = weighted_macro_f1(key.labels[key.public], predictions, counts, cfg.num_classes)
-        entry_scores = [compute_score(e.macs, f, ref).total for e, f in zip(rows, f1)]
-    else:  # oriented so that lower is better below; turned back for the interval
-        values = weighted_metric(rule.metric, key.labels[key.public], predictions, counts, cfg.num_classes)
-        entry_scores = [rule.order(rule.score(e.macs, v, ref)) for e, v in zip(rows, values)]
+    values = _metric(rule.metric if rule.scoring == "budget" else "macro_f1", labels, predictions[is_pick], counts, cfg.num_classes)
+    if shrink:
+        public_values = np.array([e.public_f1 if rule.scoring == "2021" else e.public_score for e in rows])
+        noise = _metric(rule.metric if rule.scoring == "budget" else "macro_f1", labels, predictions,
+                        bootstrap_counts(n_public, NOISE_RESAMPLES, seed), cfg.num_classes).T
+        shifts = shrinkage_shifts(public_values, noise, np.array([teams[e.team] for e in rows]))
+        values = np.clip(values + shifts[is_pick, None], 0.0, 1.0)
+    picks_in_order = [e for e, p in zip(rows, is_pick) if p]
     team_scores = np.full((draws, len(teams)), np.inf)
-    tiebreak = np.zeros((draws, len(teams)), dtype=np.int64)
-    for order, (t, s) in enumerate(zip(team_of, entry_scores)):  # rows by time: on a tie the earlier stays
-        better = s < team_scores[:, t]
-        team_scores[better, t] = s[better]
-        tiebreak[better, t] = order
-    ranks = rank_draws(team_scores, tiebreak)
+    for e, v in zip(picks_in_order, values):  # oriented so that lower is better; turned back for the interval
+        entry = compute_score(e.macs, v, ref).total if rule.scoring == "2021" else rule.order(rule.score(e.macs, v, ref))
+        team_scores[:, teams[e.team]] = np.minimum(team_scores[:, teams[e.team]], entry)
+    probabilities = rank_probabilities(team_scores)
     tail = (1 - INTERVAL) / 2
     low, high = np.quantile(team_scores, [tail, 1 - tail], axis=0)
     if rule.higher_is_better:
         low, high = -high, -low
     result = []
     for i, s in enumerate(standings):
-        probabilities = np.bincount(ranks[:, i] - 1, minlength=len(teams)) / draws
+        p = probabilities[i]
         result.append(TeamForecast(
             team=s.team, public_rank=s.rank, public_score=s.score, picks=tuple(sorted(e.id for e in chosen[s.team])),
-            rank_probabilities=tuple(float(p) for p in probabilities), p_first=float(np.mean(ranks[:, i] == 1)),
-            p_top3=float(np.mean(ranks[:, i] <= TOP)), expected_rank=float(ranks[:, i].mean()),
-            score_low=float(low[i]), score_high=float(high[i])))
-    return Forecast(tuple(result), draws, seed, n_public, n_private, ref)
+            rank_probabilities=tuple(float(x) for x in p), p_first=float(p[0]), p_top3=float(p[:TOP].sum()),
+            expected_rank=float(p @ np.arange(1, len(teams) + 1)), score_low=float(low[i]), score_high=float(high[i])))
+    return Forecast(tuple(result), draws, seed, n_public, n_private, ref, warnings=tuple(missing_classes(key, cfg.classes)),
+                    shrunk=shrink)
 
 
 def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey, team: str,
@@ -230,7 +225,8 @@ def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Comp
     """P(top 3) of `team` forecast on the board as it stood at the end of each UTC day.
 
     One point per day with a scored submission, from the team's first such day on,
-    stamped at the day's end (00:00 UTC of the next day).
+    stamped at that day's last scored submission (so a plot's time axis spans the
+    submissions, not the empty hours up to midnight).
     """
     scored = [e for e in entries if e.scored]
     cache: dict[int, np.ndarray] = {}
@@ -239,89 +235,6 @@ def forecast_by_day(entries: list[Entry], picks: dict[str, list[int]], cfg: Comp
         board = [e for e in scored if day_of(e.time) <= day]
         if not any(e.team == team for e in board):
             continue
-        end = datetime.fromisoformat(day).replace(tzinfo=timezone.utc) + timedelta(days=1)
-        points.append((end, forecast_board(board, picks, cfg, key, draws, seed, cache=cache).team(team).p_top3))
+        last = max(e.time for e in board if day_of(e.time) == day)
+        points.append((last, forecast_board(board, picks, cfg, key, draws, seed, cache=cache).team(team).p_top3))
     return points
-
-
-def resplit_masks(key: AnswerKey, splits: int, seed: int) -> np.ndarray:
-    """`splits` x images boolean public masks: per class, as many public images as `key` has.
-
-    Usage: `resplit_masks(key, 5, seed=0).sum(axis=1)` is `key.public.sum()` in every row.
-    """
-    rng = np.random.default_rng(seed)
-    masks = np.zeros((splits, len(key.labels)), dtype=bool)
-    keys = rng.random(masks.shape)
-    for c in np.unique(key.labels):
-        members = np.flatnonzero(key.labels == c)
-        chosen = np.argsort(keys[:, members], axis=1)[:, :int(key.public[members].sum())]
-        rows = np.repeat(np.arange(splits), chosen.shape[1])
-        masks[rows, members[chosen].ravel()] = True
-    return masks
-
-
-def calibration(event: str, p: np.ndarray, outcome: np.ndarray, public_board_p: np.ndarray) -> Calibration:
-    """Brier score and reliability bins of forecasts `p` of an event against its 0/1 `outcome`.
-
-    >>> round(calibration("top3", np.array([0.9, 0.1]), np.array([1.0, 0.0]), np.array([1.0, 1.0])).brier, 4)
-    0.01
-    """
-    edges = np.linspace(0, 1, BINS + 1)
-    which = np.minimum((p * BINS).astype(int), BINS - 1)
-    bins = []
-    for b in range(BINS):
-        inside = which == b
-        n = int(inside.sum())
-        bins.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), n, float(p[inside].mean()) if n else None,
-                                   float(outcome[inside].mean()) if n else None))
-    return Calibration(event, float(np.mean((p - outcome) ** 2)), float(np.mean((public_board_p - outcome) ** 2)), tuple(bins))
-
-
-def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey,
-             splits: int = SPLITS, draws: int = DRAWS, seed: int = 0) -> Backtest:
-    """Forecast each of `splits` random re-splits from its public part; score against its private board.
-
-    Every scored row is rescored on each re-split (public and private macro-F1 under the
-    pinned public reference values), automatic picks follow the re-split's public
-    scores, manual picks stay. Returns the Brier scores of P(top 3) and P(rank 1), their
-    reliability tables, the same scores for the public board taken as final, and the
-    coverage of the private-score interval.
-    """
-    if splits < 1:
-        raise HarnessError(f"splits must be at least 1, got {splits}")
-    scored = [e for e in entries if ranked(e, cfg.rule)]
-    if not scored:
-        raise LeaderboardError("no scored submissions on the board: nothing to backtest")
-    cache: dict[int, np.ndarray] = {}
-    predictions = np.stack([_predictions(e, key, cache) for e in scored])
-    masks = resplit_masks(key, splits, seed)
-    public_f1 = weighted_macro_f1(key.labels, predictions, masks, cfg.num_classes)
-    private_f1 = weighted_macro_f1(key.labels, predictions, ~masks, cfg.num_classes)
-    ref, rule = cfg.reference, cfg.rule
-    if rule.scoring == "budget":
-        public_value = weighted_metric(rule.metric, key.labels, predictions, masks, cfg.num_classes)
-        private_value = weighted_metric(rule.metric, key.labels, predictions, ~masks, cfg.num_classes)
-    p_top3, p_first, o_top3, o_first, pub_top3, pub_first, covered = [], [], [], [], [], [], []
-    for r in range(splits):
-        board = [replace(e, public_f1=float(public_f1[i, r]), private_f1=float(private_f1[i, r]),
-                         public_score=compute_score(e.macs, float(public_f1[i, r]), ref).total,
-                         private_score=compute_score(e.macs, float(private_f1[i, r]), ref).total)
-                 if rule.scoring == "2021" else
-                 replace(e, public_f1=float(public_f1[i, r]), private_f1=float(private_f1[i, r]),
-                         public_score=float(public_value[i, r]), private_score=float(private_value[i, r]))
-                 for i, e in enumerate(scored)]
-        fc = forecast_board(board, picks, cfg, AnswerKey(key.labels, masks[r]), draws, seed + 1 + r, ref, cache)
-        outcome = {s.team: s for s in private_board(board, picks, cfg, None)}
-        for t in fc.teams:
-            p_top3.append(t.p_top3)
-            p_first.append(t.p_first)
-            o_top3.append(outcome[t.team].rank <= TOP)
-            o_first.append(outcome[t.team].rank == 1)
-            pub_top3.append(t.public_rank <= TOP)
-            pub_first.append(t.public_rank == 1)
-            covered.append(t.score_low <= outcome[t.team].score <= t.score_high)
-    arrays = [np.array(a, dtype=float) for a in (p_top3, p_first, o_top3, o_first, pub_top3, pub_first)]
-    return Backtest(splits=splits, draws=draws, seed=seed, teams=len({e.team for e in scored}), forecasts=len(p_top3),
-                    top3=calibration("top3", arrays[0], arrays[2], arrays[4]),
-                    first=calibration("first", arrays[1], arrays[3], arrays[5]),
-                    interval_coverage=float(np.mean(covered)))

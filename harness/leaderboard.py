@@ -41,6 +41,7 @@ Status = Literal["scored", "failed"]
 STATUS_SCORED: Status = "scored"
 STATUS_FAILED: Status = "failed"
 LOCK_TIMEOUT_S = 120
+PAUSED = "submissions are paused (daily_limit = 0 in the configuration); the host sets it above 0 to reopen them"
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def read_entries(path: Path) -> list[Entry]:
         )
     if not text.endswith("\n"):
         raise LeaderboardError(f"{path}:{text.count(chr(10)) + 1}: the last row is truncated (no line end); the file was not changed")
-    entries = []
+    entries, lines = [], {}
     for row in reader:
         line = reader.line_num
         if len(row) != len(header):
@@ -179,6 +180,10 @@ def read_entries(path: Path) -> list[Entry]:
         values = {name: _from_cell(name, cells[name], line, path) for name in COLUMNS}
         if values["status"] not in (STATUS_SCORED, STATUS_FAILED):
             raise LeaderboardError(f"{path}:{line}: status must be {STATUS_SCORED} or {STATUS_FAILED}, got {values['status']!r}")
+        if values["id"] in lines:
+            raise LeaderboardError(f"{path}:{line}: row id {values['id']} repeats the id of line {lines[values['id']]}; "
+                                   "ids must be unique (a hand-merged board?); the file was not changed")
+        lines[values["id"]] = line
         entries.append(Entry(**values))
     return entries
 
@@ -194,13 +199,22 @@ def _current_header(path: Path) -> bool:
         return tuple(next(csv.reader([f.readline()]), [])) == COLUMNS
 
 
-def check_competition(entries: list[Entry], competition: str, path: Path, config: Path | None = None) -> int:
+def check_competition(entries: list[Entry], competition: str, path: Path, config: Path | None = None,
+                      ancestors: tuple[str, ...] = (), rescoring: bool = False) -> int:
     """Refuse a board that holds rows of another competition; returns how many rows predate the record.
 
-    Raises LeaderboardError naming the file, the first foreign row and both competitions.
+    Rows of an `ancestor` (this competition before an answer-key correction) are refused
+    with the command that rescores them, unless `rescoring`. Raises LeaderboardError
+    naming the file, the first foreign row and both competitions.
     """
     for line, e in enumerate(entries, start=2):
         if e.competition and e.competition != competition:
+            if e.competition in ancestors:
+                if rescoring:
+                    continue
+                raise LeaderboardError(
+                    f"{path}:{line}: row {e.id} was scored under the answer key before its correction ({e.competition}, "
+                    f"now {competition}); run `harness rescore --leaderboard {path}` to rescore its rows under the corrected key")
             where = f" (configuration {config})" if config else ""
             raise LeaderboardError(
                 f"{path}:{line}: row {e.id} belongs to competition {e.competition}, not {competition}{where}; "
@@ -237,6 +251,8 @@ def remaining_today(path: Path, team: str, daily_limit: int, now: datetime) -> i
 def check_quota(path: Path, team: str, daily_limit: int, now: datetime | None = None) -> int:
     """How many submissions `team` has left today; QuotaError when none."""
     now = now or datetime.now(timezone.utc)
+    if daily_limit == 0:
+        raise QuotaError(PAUSED)
     left = remaining_today(path, team, daily_limit, now)
     if left <= 0:
         raise QuotaError(
@@ -257,6 +273,8 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
     try:
         with locked(path):
             entries = read_entries(path)
+            if daily_limit == 0 and entry.scored:
+                raise QuotaError(PAUSED)
             if daily_limit is not None and entry.scored and used_today(entries, entry.team, entry.time) >= daily_limit:
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)

@@ -118,7 +118,8 @@ def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competiti
     if not public:
         raise HarnessError("no scored submissions on the board yet: nothing to publish")
     now = now or datetime.now(timezone.utc)
-    configs = ", ".join(sorted(board_config_ids(entries))) or cfg.config_id
+    configs = ", ".join(sorted(board_config_ids(entries, cfg, "public") | (board_config_ids(entries, cfg, "private") if private else set())))
+    configs = configs or cfg.config_id
     resamples = f"{CONFIDENCE:.0%} intervals from {cfg.bootstrap_resamples:,} seeded bootstrap resamples of the"
     rule = cfg.rule
     if rule.scoring == "2021":

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from harness.config import Competition
 from harness.report import ModelReport
-from harness.scoring import macs_term
+from harness.scoring import compute_score, macs_term
 
 
 def _fmt_int(n) -> str:
@@ -47,10 +47,12 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
         table.add_row("stored bytes", _fmt_int(e.stored_bytes), "")
         table.add_row(Text(f"{cfg.rule.metric} (public, higher is better)", style="bold"), Text(_fmt(s.public_score), style="bold green"), "")
     else:
-        table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
-        table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
-        table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
-    notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
+        own = compute_score(cfg.reference.macs, cfg.reference.f1, cfg.reference)  # 1.0 and 0.0, or 1.0 and 1.0 below F1 0.5
+        table.add_row("MACs term", _fmt(s.public.macs_term), _fmt(own.macs_term))
+        table.add_row("F1 term (public)", _fmt(s.public.f1_term), _fmt(own.f1_term))
+        table.add_row(Text("score (public)", style="bold"),
+                      Text(_fmt(s.public.total), style="bold green" if s.public.total < own.total else "bold"), _fmt(own.total))
+    notes = [f"row {e.id} appended to {result.leaderboard}; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
     if result.sandbox == "none":
         notes.append(UNSANDBOXED)
     notes += list(result.report.notes)
@@ -149,7 +151,7 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
                               + (["public #", "change"] if private else [])}
     for s in standings:
         values = {"#": str(s.rank), "tie": str(s.tie_group or "-"), "team": s.team, "id": str(s.entry_id), "MACs": _fmt_int(s.macs),
-                  "F1": _fmt(s.f1), "score": _fmt(s.score), "95% CI": "-" if s.ci_low is None else f"{s.ci_low:.3f}-{s.ci_high:.3f}",
+                  "F1": _fmt(s.f1), "score": _fmt(s.score), "95% CI": "-" if s.ci_low is None else interval_text(s.ci_low, s.ci_high),
                   "subs": str(s.submissions)}
         if private:
             change = s.change or 0
@@ -160,6 +162,10 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
     longest = max([len(s.team) for s in standings] + [4])
     team_min = min(longest, 20)
     kept = _fit(cells, width, team_min)
+    caption += "".join(f"; {line}" for line in exact_ties(standings))
+    dropped = [c for c in cells if c not in kept]
+    if dropped:
+        caption += f"; left out at this width: {', '.join(dropped)} (widen the terminal or use --json)"
     table = Table(title=title, box=box.SIMPLE_HEAVY, caption=caption)
     for col in kept:  # numbers never wrap; team names fold only on very narrow terminals
         header = meta.get("metric", "score") + (" (higher is better)" if "metric" in meta else "") if col == "score" else col
@@ -177,16 +183,57 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
     return table
 
 
+def exact_ties(standings) -> list[str]:
+    """One line per group of teams with exactly equal scores: the board ranks them by submission time.
+
+    >>> from types import SimpleNamespace as S
+    >>> exact_ties([S(team="b", score=0.5), S(team="c", score=0.5), S(team="d", score=0.7)])
+    ['exact tie: b, c score 0.5000 (ranked by submission time, earliest first)']
+    """
+    groups: dict[float, list[str]] = {}
+    for s in standings:
+        groups.setdefault(s.score, []).append(s.team)
+    return [f"exact tie: {', '.join(teams)} score {score:.4f} (ranked by submission time, earliest first)"
+            for score, teams in groups.items() if len(teams) > 1]
+
+
 def attempts_table(entries, private: bool) -> Table:
-    """Every attempt, failed ones included, in file order."""
-    table = Table(title="all attempts")
-    for col in ("id", "time (UTC)", "team", "status", "MACs", "public F1", "public score", *(["private score"] if private else []), "reason"):
-        table.add_column(col)
+    """Every attempt, failed ones included, in file order.
+
+    A `was` column shows the public score before a rescoring (answer-key fix or new
+    reference values) where it moved; a note names files submitted by more than one team.
+    Public F1 and score; times as MM-DD HH:MM (UTC); reasons cut to one line (the full
+    text is in `--json`), so the table fits 80 columns.
+    """
+    moved = any(e.original_public_score is not None and e.original_public_score != e.public_score for e in entries)
+    shared = shared_files(entries)
+    table = Table(title="all attempts", caption="; ".join(shared) or None, box=box.SIMPLE_HEAVY)
+    for col in ("id", "UTC", "team", "status", "MACs", "F1", "score", *(["was"] if moved else []),
+                *(["private"] if private else []), "reason"):
+        table.add_column(col, no_wrap=col != "team", overflow="ellipsis" if col == "reason" else "fold",
+                         min_width=12 if col == "reason" else None)
     for e in entries:
         status = Text(e.status, style="green" if e.scored else "red")
-        table.add_row(str(e.id), e.time_utc, e.team, status, _fmt_int(e.macs), _fmt(e.public_f1), _fmt(e.public_score),
-                      *([_fmt(e.private_score)] if private else []), e.failure + (f": {e.message}" if e.message else ""))
+        was = _fmt(e.original_public_score) if e.original_public_score is not None and e.original_public_score != e.public_score else ""
+        table.add_row(str(e.id), e.time_utc[5:16].replace("T", " "), e.team, status, _fmt_int(e.macs), _fmt(e.public_f1),
+                      _fmt(e.public_score), *([was] if moved else []), *([_fmt(e.private_score)] if private else []),
+                      Text(e.failure + (f": {e.message}" if e.message else ""), no_wrap=True, overflow="ellipsis"))
     return table
+
+
+def shared_files(entries) -> list[str]:
+    """One line per submission file (same sha256) scored for more than one team.
+
+    >>> from types import SimpleNamespace as Row
+    >>> shared_files([Row(id=1, team="a", file_sha256="f", scored=True), Row(id=2, team="b", file_sha256="f", scored=True)])
+    ['the same file was submitted by a (row 1) and b (row 2)']
+    """
+    by_file: dict[str, dict[str, int]] = {}
+    for e in entries:
+        if e.scored and e.file_sha256:
+            by_file.setdefault(e.file_sha256, {}).setdefault(e.team, e.id)
+    return ["the same file was submitted by " + " and ".join(f"{t} (row {i})" for t, i in teams.items())
+            for teams in by_file.values() if len(teams) > 1]
 
 
 def history_table(rows: list[dict], team: str, score_name: str = "score") -> Table:
@@ -211,6 +258,15 @@ MAX_RANK_COLUMNS = 12
 """Up to this many teams the forecast table shows every P(final rank = k) column."""
 
 
+def interval_text(low: float, high: float) -> str:
+    """An interval that reads well with negative ends.
+
+    >>> interval_text(-1.588, -1.233), interval_text(0.1, 0.25)
+    ('-1.588 to -1.233', '0.100 to 0.250')
+    """
+    return f"{low:.3f} to {high:.3f}"
+
+
 def forecast_table(forecast, team: str | None = None) -> Table:
     """Per team by public rank: its final picks, P(1st), P(top 3), expected rank, private-score interval.
 
@@ -223,14 +279,16 @@ def forecast_table(forecast, team: str | None = None) -> Table:
     table = Table(title="shake-up forecast (from public information only)", box=box.SIMPLE_HEAVY,
                   caption=f"{forecast.draws} paired draws of {forecast.private_images} unseen images from the "
                           f"{forecast.public_images} public ones; final picks as the private board takes them; "
-                          f"{forecast.interval:.0%} interval of the private score")
+                          + ("public F1 shrunk toward the board (empirical Bayes); " if forecast.shrunk else "")
+                          + f"private scores against the private board's reference ({forecast.reference.macs:,} MACs, F1 {forecast.reference.f1:.4f}); "
+                          f"{forecast.interval:.0%} interval of the private score; exact ties share their ranks")
     columns = ["public #", "team", "picks", "public score", "P(1st)", "P(top 3)", "E(rank)", f"{forecast.interval:.0%} private score"]
     columns += [f"#{k}" for k in range(1, n + 1)] if per_rank else []
     for col in columns:
         table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team")
     for t in rows:
         cells = [str(t.public_rank), t.team, ",".join(map(str, t.picks)), _fmt(t.public_score), percent(t.p_first),
-                 percent(t.p_top3), f"{t.expected_rank:.2f}", f"{t.score_low:.3f}-{t.score_high:.3f}"]
+                 percent(t.p_top3), f"{t.expected_rank:.2f}", interval_text(t.score_low, t.score_high)]
         if per_rank:
             cells += [percent(p) for p in t.rank_probabilities]
         table.add_row(*cells)
@@ -238,15 +296,19 @@ def forecast_table(forecast, team: str | None = None) -> Table:
 
 
 def backtest_report(bt) -> Group:
-    """Brier scores against the public board taken as final, interval coverage, reliability tables."""
-    summary = Table(title=f"forecast backtest: {bt.splits} random public/private re-splits of the held-out images, "
-                          f"{bt.teams} teams, {bt.draws} draws each", box=box.SIMPLE_HEAVY)
-    for col in ("event", "Brier (forecast)", "Brier (public board as final)"):
+    """Brier scores and RPS (each with its standard error, clustered by split) against the public board taken as final,
+    interval coverage, reliability tables."""
+    what = "held-out sets resampled with replacement" if bt.method == "resample" else "random public/private re-splits of the held-out images"
+    summary = Table(title=f"forecast backtest: {bt.splits} {what}, {bt.teams} teams, {bt.draws} draws each"
+                          + ("" if bt.shrunk else " (no shrinkage)"), box=box.SIMPLE_HEAVY)
+    for col in ("event", "forecast", "public board as final"):
         summary.add_column(col, justify="left" if col == "event" else "right")
-    summary.add_row("top 3", f"{bt.top3.brier:.4f}", f"{bt.top3.public_board_brier:.4f}")
-    summary.add_row("rank 1", f"{bt.first.brier:.4f}", f"{bt.first.public_board_brier:.4f}")
+    summary.add_row("Brier P(top 3)", f"{bt.top3.brier:.4f} ± {bt.top3.brier_se:.4f}", f"{bt.top3.public_board_brier:.4f} ± {bt.top3.public_board_brier_se:.4f}")
+    summary.add_row("Brier P(rank 1)", f"{bt.first.brier:.4f} ± {bt.first.brier_se:.4f}", f"{bt.first.public_board_brier:.4f} ± {bt.first.public_board_brier_se:.4f}")
+    summary.add_row("RPS (all ranks)", f"{bt.rps:.4f} ± {bt.rps_se:.4f}", f"{bt.public_board_rps:.4f} ± {bt.public_board_rps_se:.4f}")
     parts = [summary, Text(f"{bt.interval:.0%} private-score interval held the realised score in {bt.interval_coverage:.1%} "
-                           f"of {bt.forecasts} team forecasts (lower Brier is better)")]
+                           f"of {bt.forecasts} team forecasts (lower Brier and RPS are better; ± one standard error, "
+                           "clustered by split)")]
     for calibration, label in ((bt.top3, "P(top 3)"), (bt.first, "P(rank 1)")):
         table = Table(title=f"reliability of {label}", box=box.SIMPLE)
         for col in ("forecast bin", "forecasts", "mean forecast", "observed frequency"):

@@ -68,6 +68,8 @@ class Scaffold:
     train_images: int
     val_images: int
     test_images: int
+    skipped: tuple[str, ...] = ()
+    """Files of the class folders that are not images (system files such as .DS_Store aside)."""
 
 
 def source_classes(source: Path, classes: Sequence[str] | None = None) -> dict[str, list[Path]]:
@@ -87,7 +89,8 @@ def source_classes(source: Path, classes: Sequence[str] | None = None) -> dict[s
         raise DataError(f"{source}: {len(found)} class folder(s); a competition needs at least two (FOLDER/<class>/*.png)")
     images = {}
     for name, folder in found.items():
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in data_mod.IMAGE_SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in data_mod.IMAGE_SUFFIXES
+                       and not data_mod.is_system_file(p))
         if len(files) < MIN_PER_CLASS:
             raise DataError(f"{folder}: {len(files)} image(s); each class needs at least {MIN_PER_CLASS} (train, val, public, private)")
         images[name] = files  # each is decoded (a DataError naming it) as it is copied: `_copy_all`
@@ -191,6 +194,7 @@ def init_competition(
     val_fraction: float = 0.15,
     test_fraction: float = 0.3,
     input_size: int | None = None,
+    reference: str = "centroid",
     rule: Rule = Rule(),
 ) -> Scaffold:
     """Scaffold a competition in `target` from `source`/<class>/* (see module docstring).
@@ -198,13 +202,18 @@ def init_competition(
     `target` must not exist or be empty. Each source image is read once (in parallel):
     hashed, decoded (a DataError names an image that does not decode), written, and
     measured for the statistics and the reference. On a failure half-way the partly
-    written `target` is removed.
+    written `target` is removed. `reference` is `"centroid"` (nearest class mean,
+    instant) or `"cnn"` (`harness.cnn_reference`, about a minute on 2 cores).
     """
+    if reference not in ("centroid", "cnn"):
+        raise HarnessError(f"--reference {reference}: expected centroid or cnn")
     target = Path(target)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise HarnessError(f"{target} exists and is not empty; choose a new folder")
     images = source_classes(source, classes)
     labels = tuple(images)
+    skipped = tuple(sorted(str(p) for label in labels for p in (Path(source) / label).iterdir()
+                           if p.is_file() and not data_mod.is_system_file(p) and p not in set(images[label])))
     train, val, test = _split(images, seed, val_fraction, test_fraction)
     sample = [f for files in train.values() for f in files[:50]]
     if input_size is None:
@@ -239,10 +248,17 @@ def init_competition(
         data_mod.write_manifest(root, labels, known={job[1]: c.sha256 for job, c in zip(jobs, copied)})
         import torch
 
-        by_class = [[c.resized for job, c in zip(jobs, copied) if job[3] and job[1].parent.name == label] for label in train]
-        torch.save(_centroid_weights(by_class, mean, std), target / "reference.pt")
         competition = name or target.resolve().name
-        (target / "reference.py").write_text(REFERENCE_STUB.format(name=competition, size=input_size), encoding="utf-8")
+        if reference == "cnn":
+            from harness.cnn_reference import CNN_STUB, train_cnn
+
+            torch.save(train_cnn(train, input_size, mean, std, seed), target / "reference.pt")
+            stub = CNN_STUB
+        else:
+            by_class = [[c.resized for job, c in zip(jobs, copied) if job[3] and job[1].parent.name == label] for label in train]
+            torch.save(_centroid_weights(by_class, mean, std), target / "reference.pt")
+            stub = REFERENCE_STUB
+        (target / "reference.py").write_text(stub.format(name=competition, size=input_size), encoding="utf-8")
         config = target / "pyproject.toml"
         config.write_text(_config_text(competition, Path(source), labels, mean, std, seed, rule), encoding="utf-8")
     except BaseException:
@@ -253,4 +269,5 @@ def init_competition(
                 shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
         raise
     return Scaffold(root=target, config=config, reference=target / "reference.py", classes=labels,
-                    train_images=sum(map(len, train.values())), val_images=sum(map(len, val.values())), test_images=len(test))
+                    train_images=sum(map(len, train.values())), val_images=sum(map(len, val.values())), test_images=len(test),
+                    skipped=skipped)

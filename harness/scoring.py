@@ -99,6 +99,25 @@ def compute_score(macs: int, f1: float, ref: Reference) -> Score:
     return Score(macs_term=macs_term(macs, ref), f1_term=f1_term(f1, ref.f1))
 
 
+def reference_warning(ref_f1: float) -> str | None:
+    """What is wrong with a reference whose macro-F1 is `ref_f1`, and what to do; None when nothing is.
+
+    Below F1_FLOOR every entry under 0.5 gets the F1 term 1.0 whatever its F1, so the
+    board ranks those entries by MACs alone: a random-weight model with few MACs wins.
+
+    >>> reference_warning(0.9) is None
+    True
+    >>> reference_warning(0.12).startswith("the reference's macro-F1 0.1200 is below 0.5")
+    True
+    """
+    if ref_f1 >= F1_FLOOR:
+        return None
+    return (f"the reference's macro-F1 {ref_f1:.4f} is below {F1_FLOOR}: the F1 term is 1.0 for every entry below {F1_FLOOR} "
+            "(the reference included), so the F1 term cannot separate them and the board ranks them by MACs alone "
+            "(a random-weight model with few MACs wins). Train a stronger reference (`harness init --reference cnn`, "
+            "or your own model in the reference file), then run `harness reference --write` again")
+
+
 def config_id(profile: str, ref: Reference) -> str:
     """A short label of what scores depend on: the counting profile and the reference values.
 

@@ -45,7 +45,8 @@ class Submission:
         try:
             model = self.module.build_model()
         except FileNotFoundError as e:
-            raise SubmissionError(f"{self.path.name}: build_model() could not find a file: {e.filename or e}") from None
+            raise SubmissionError(f"{self.path.name}: build_model() could not find a file: {e.filename or e}"
+                                  + stem_rule(self.path, e.filename)) from None
         except Exception as e:
             raise SubmissionError(f"{self.path.name}: build_model() failed: {type(e).__name__}: {one_line(e)}") from None
         if not isinstance(model, torch.nn.Module):
@@ -142,3 +143,19 @@ def load_submission(path: Path, team: str | None = None) -> Submission:
         module=module,
         has_transform=has_transform,
     )
+
+
+def stem_rule(submission: Path, missing) -> str:
+    """The visibility rule, when a missing file does not share the submission's stem.
+
+    >>> stem_rule(Path("teams/alpha.py"), "/x/weights.pt").endswith("(alpha.*) are visible to it: rename weights.pt to alpha.pt")
+    True
+    >>> stem_rule(Path("teams/alpha.py"), "/x/alpha.pt")
+    ''
+    """
+    name = Path(str(missing or "")).name
+    stem = Path(submission).stem
+    if not name or name == stem or name.startswith(stem + "."):
+        return ""
+    return (f"; only files next to the submission that share its stem ({stem}.*) are visible to it: "
+            f"rename {name} to {stem}{Path(name).suffix}")

@@ -17,7 +17,8 @@ from conftest import ROOT, json_of
 from harness.board import final_entries, history, private_board, public_board, rescore
 from harness.config import load_config, parse_rule
 from harness.errors import ConfigError
-from harness.forecast import backtest, forecast_board
+from harness.backtest import backtest
+from harness.forecast import forecast_board
 from harness.isolation import submission_bytes, submission_files
 from harness.leaderboard import decode_predictions, read_entries
 from harness.metrics import accuracy, weighted_accuracy, weighted_metric

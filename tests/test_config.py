@@ -19,7 +19,7 @@ def test_repository_config_is_the_default_competition(cfg):
         ({"reference_f1": "high"}, "reference_f1"),
         ({"profile": "fancy"}, "profile"),
         ({"std": [0.1, 0.0, 0.1]}, "std"),
-        ({"daily_limit": 0}, "daily_limit"),
+        ({"daily_limit": -1}, "daily_limit"),  # 0 pauses submissions
         ({"classes": ["a"]}, "classes"),
         ({"colour": "blue"}, "colour"),
     ],

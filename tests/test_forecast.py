@@ -1,7 +1,7 @@
 """Shake-up forecast: the vectorised maths against a slow, obvious implementation, the
 backtest, the heat map and the history panel, through the library and the CLI."""
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from PIL import Image
 from sklearn.metrics import f1_score
 
 from conftest import json_of
+from harness import backtest as bk
 from harness import forecast as fc
 from harness.board import final_entries, private_board, read_picks, select_final
 from harness.data import AnswerKey
@@ -50,9 +51,12 @@ def test_unseen_sample_counts_spread_like_a_second_sample():
     assert means.var() == pytest.approx(0.25 * (1 / 200 + 1 / 150), rel=0.1)
 
 
-def test_rank_draws_breaks_ties_by_time():
-    ranks = fc.rank_draws(np.array([[0.3, 0.1, 0.3], [0.1, 0.2, 0.3]]), np.array([[2, 0, 1], [0, 1, 2]]))
-    assert ranks.tolist() == [[3, 1, 2], [1, 2, 3]]
+def test_exact_ties_share_their_ranks_and_split_the_probability():
+    p = fc.rank_probabilities(np.array([[0.3, 0.1, 0.3], [0.1, 0.2, 0.3], [0.2, 0.2, 0.2]]))
+    third = 1 / 3
+    assert p[0] == pytest.approx([(1 + third) / 3, (0.5 + third) / 3, (0.5 + third) / 3])
+    assert p[1] == pytest.approx([(1 + third) / 3, (1 + third) / 3, third / 3])
+    assert np.allclose(p.sum(axis=0), 1) and np.allclose(p.sum(axis=1), 1)
 
 
 def _row(i: int, team: str, macs: int, predictions: np.ndarray, key: AnswerKey, cfg, minute: int) -> Entry:
@@ -63,7 +67,7 @@ def _row(i: int, team: str, macs: int, predictions: np.ndarray, key: AnswerKey, 
         failure="", message="", submission=f"{team}.py", file_sha256="", weights_sha256="", input_size="28x28",
         macs=macs, params=1, profile=cfg.profile, profile_macs="", profile_version=2, public_f1=f1["public"], private_f1=f1["private"],
         public_score=compute_score(macs, f1["public"], cfg.reference).total,
-        private_score=compute_score(macs, f1["private"], cfg.reference).total, ref_macs=cfg.reference.macs,
+        private_score=compute_score(macs, f1["private"], cfg.reference_for("private")).total, ref_macs=cfg.reference.macs,
         ref_f1=cfg.reference.f1, harness_version="", ptflops_version="", predictions=encode_predictions(predictions),
         original_public_score=None, original_private_score=None, original_ref_macs=None, original_ref_f1=None,
         original_profile="", rescored_utc="", competition="")
@@ -101,11 +105,13 @@ def _slow_forecast(rows, picks, cfg, key, draws, seed):
         for t in teams:
             for e in chosen[t]:
                 predictions = decode_predictions(e.predictions)
-                s = compute_score(e.macs, _sk_f1(labels[images], predictions[key.public][images]), cfg.reference).total
+                s = compute_score(e.macs, _sk_f1(labels[images], predictions[key.public][images]), cfg.reference_for("private")).total
                 if t not in best or (s, e.time_utc) < best[t]:
                     best[t] = (s, e.time_utc)
-        for rank, t in enumerate(sorted(teams, key=lambda t: best[t]), start=1):
-            ranks[t].append(rank)
+        for t in teams:  # level teams share their ranks: each gets an equal part of each
+            better = sum(best[u][0] < best[t][0] for u in teams)
+            level = sum(best[u][0] == best[t][0] for u in teams)
+            ranks[t].append([(better + k + 1, 1 / level) for k in range(level)])
             scores[t].append(best[t][0])
     return ranks, scores
 
@@ -113,20 +119,51 @@ def _slow_forecast(rows, picks, cfg, key, draws, seed):
 def test_forecast_matches_the_slow_reference(tiny):
     cfg, key, rows = tiny
     picks = {"d": [5, 7]}  # d chose its own two; a, b, c get their best public ones
-    result = fc.forecast_board(rows, picks, cfg, key, draws=150, seed=11)
+    result = fc.forecast_board(rows, picks, cfg, key, draws=150, seed=11, shrink=False)
     ranks, scores = _slow_forecast(rows, picks, cfg, key, 150, 11)
     best_public = {t: min((e.public_score, e.time_utc) for e in rows if e.team == t) for t in ranks}
     assert [t.team for t in result.teams] == sorted(ranks, key=best_public.get)
     for t in result.teams:
-        r = np.array(ranks[t.team])
-        assert t.rank_probabilities == pytest.approx([np.mean(r == k) for k in range(1, 5)], abs=1e-12)
-        assert t.p_top3 == pytest.approx(np.mean(r <= 3)) and t.p_first == pytest.approx(np.mean(r == 1))
-        assert t.expected_rank == pytest.approx(r.mean())
+        p = np.zeros(4)
+        for draw in ranks[t.team]:
+            for rank, share in draw:
+                p[rank - 1] += share / 150
+        assert t.rank_probabilities == pytest.approx(p.tolist(), abs=1e-12)
+        assert t.p_top3 == pytest.approx(p[:3].sum()) and t.p_first == pytest.approx(p[0])
+        assert t.expected_rank == pytest.approx(p @ np.arange(1, 5))
         assert (t.score_low, t.score_high) == pytest.approx(tuple(np.quantile(scores[t.team], [0.05, 0.95])), abs=1e-12)
     assert result.team("d").picks == (5, 7) and result.team("a").picks == (1, 2)
     b, c = result.team("b"), result.team("c")
-    assert b.expected_rank < c.expected_rank  # identical predictions and MACs: the earlier row ranks first
+    assert b.rank_probabilities == c.rank_probabilities  # identical predictions and MACs: an exact tie, stated
     assert sum(t.p_first for t in result.teams) == pytest.approx(1.0)
+    shrunk = fc.forecast_board(rows, picks, cfg, key, draws=150, seed=11)
+    assert shrunk.team("b").rank_probabilities == shrunk.team("c").rank_probabilities and shrunk.shrunk
+
+
+def test_shrinkage_takes_back_the_luck_of_a_best_entry_among_many(cfg):
+    """Five equally good teams; one submits 20 copies that differ only by noise: its best is luck."""
+    cfg = replace(cfg, classes=("a", "b", "c"), final_picks=2)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(CLASSES), 100)
+    key = AnswerKey(labels=labels, public=rng.permutation(np.arange(300) % 2 == 0))
+
+    def noisy():
+        return np.where(rng.random(300) < 0.25, (labels + rng.integers(1, CLASSES, 300)) % CLASSES, labels)
+
+    rows = [_row(i + 1, "many", 300_000, noisy(), key, cfg, i) for i in range(20)]
+    rows += [_row(21 + i, f"one{i}", 300_000, noisy(), key, cfg, 21 + i) for i in range(4)]
+    raw = fc.forecast_board(rows, {}, cfg, key, draws=400, seed=3, shrink=False)
+    shrunk = fc.forecast_board(rows, {}, cfg, key, draws=400, seed=3)
+    assert raw.team("many").public_rank == 1 and raw.team("many").p_first > 0.5  # face value: its lucky best leads
+    assert shrunk.team("many").p_first < raw.team("many").p_first / 2
+    assert max(t.p_first for t in shrunk.teams) < 0.5  # a level race stays open
+    from harness.shrinkage import shrinkage_shifts
+
+    public = np.array([r.public_f1 for r in rows])
+    noise = rng.normal(0, 0.03, (300, len(rows)))
+    shifts = shrinkage_shifts(public, noise, np.array([0] * 20 + [1, 2, 3, 4]))
+    best = int(np.argmax(public[:20]))
+    assert -shifts[best] > 0.8 * (public[best] - public[:20].mean()) > 0.01  # most of its lead over its own copies was luck
 
 
 def test_forecast_reads_only_public_labels(tiny):
@@ -145,7 +182,7 @@ def test_rows_of_another_data_set_are_refused_by_name(tiny):
 
 def test_resplit_masks_keep_each_class_public_count(tiny):
     _, key, _ = tiny
-    masks = fc.resplit_masks(key, 30, seed=2)
+    masks = bk.resplit_masks(key, 30, seed=2)
     for c in range(CLASSES):
         assert (masks[:, key.labels == c].sum(axis=1) == key.public[key.labels == c].sum()).all()
     assert len({m.tobytes() for m in masks}) == 30
@@ -153,9 +190,9 @@ def test_resplit_masks_keep_each_class_public_count(tiny):
 
 def test_backtest_agrees_with_forecasts_and_outcomes_done_by_hand(tiny):
     cfg, key, rows = tiny
-    bt = fc.backtest(rows, {}, cfg, key, splits=4, draws=100, seed=7)
-    masks = fc.resplit_masks(key, 4, seed=7)
-    p, o = [], []
+    bt = bk.backtest(rows, {}, cfg, key, splits=4, draws=100, seed=7)
+    masks = bk.resplit_masks(key, 4, seed=7)
+    p, o, rps, splits = [], [], [], []
     for r, mask in enumerate(masks):
         split = AnswerKey(key.labels, mask)
         rescored = [_row(e.id, e.team, e.macs, decode_predictions(e.predictions), split, cfg, i) for i, e in enumerate(rows)]
@@ -163,8 +200,15 @@ def test_backtest_agrees_with_forecasts_and_outcomes_done_by_hand(tiny):
         outcome = {s.team: s.rank for s in private_board(rescored, {}, cfg, None)}
         p += [t.p_top3 for t in forecast.teams]
         o += [outcome[t.team] <= 3 for t in forecast.teams]
+        rps += [np.mean((np.cumsum(t.rank_probabilities)[:-1] - (np.arange(1, 4) >= outcome[t.team])) ** 2) for t in forecast.teams]
+        splits += [r] * 4
     assert bt.forecasts == 16 and bt.teams == 4
     assert bt.top3.brier == pytest.approx(np.mean((np.array(p) - np.array(o)) ** 2))
+    assert bt.rps == pytest.approx(np.mean(rps))
+    per_split = np.array([np.mean([x for x, s in zip(rps, splits) if s == r]) for r in range(4)])
+    assert bt.rps_se == pytest.approx(per_split.std(ddof=1) / 2)  # equal clusters: the SE of the split means
+    resampled = bk.backtest(rows, {}, cfg, key, splits=3, draws=50, seed=7, method="resample")
+    assert resampled.method == "resample" and resampled.forecasts == 12 and 0 <= resampled.rps <= 1
     assert sum(b.count for b in bt.top3.bins) == sum(b.count for b in bt.first.bins) == 16
     for b in bt.top3.bins:
         if b.count:
@@ -233,7 +277,7 @@ def test_history_plot_shows_p_top3_by_day(tmp_path, cfg, key, invoke):
     add(lb, cfg, key, "climber", 2_000_000, 0.3, when=NOON + timedelta(days=1), seed=1)   # starts last
     add(lb, cfg, key, "climber", 100_000, 0.05, when=NOON + timedelta(days=2), seed=2)   # then far ahead
     points = fc.forecast_by_day(read_entries(lb), {}, cfg, key, "climber", draws=300)
-    assert [t for t, _ in points] == [datetime(2026, 11, 22, tzinfo=timezone.utc), datetime(2026, 11, 23, tzinfo=timezone.utc)]
+    assert [t for t, _ in points] == [NOON + timedelta(days=1), NOON + timedelta(days=2)]  # each day's last submission
     assert points[0][1] < 0.05 and points[1][1] > 0.95
     result = invoke("history", "climber", "--leaderboard", lb, "--plot", tmp_path / "climber.png")
     assert result.exit_code == 0, result.output

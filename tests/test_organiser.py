@@ -348,3 +348,43 @@ def test_board_plot_contours_span_the_teams_scores():
         levels = contour_levels(scores)
         assert levels[0] <= min(scores) and levels[-1] >= max(scores) and 4 <= len(levels) <= 9
         assert sum(min(scores) <= v <= max(scores) for v in levels) >= 2  # lines pass between the teams
+
+
+def test_init_names_skipped_files_and_ignores_system_files_like_verify(source, invoke, tmp_path):
+    messy = tmp_path / "messy"
+    shutil.copytree(source, messy)
+    (messy / "zero" / "notes.txt").write_text("where these came from")
+    (messy / "one" / ".DS_Store").write_bytes(b"\0\1")
+    made = invoke("init", tmp_path / "comp", "--from", messy)
+    assert made.exit_code == 0, made.output
+    assert "skipped 1 file(s) that are not images" in made.output and "notes.txt" in made.output
+    (tmp_path / "comp" / "data" / "test" / ".DS_Store").write_bytes(b"\0\1")
+    verified = invoke("data", "verify", "--config", tmp_path / "comp" / "pyproject.toml")
+    assert verified.exit_code == 0, verified.output
+
+
+def test_init_reference_cnn_trains_a_seeded_cnn_that_beats_chance(source, invoke, tmp_path):
+    import torch
+
+    from harness.config import load_config
+    from harness.data import ensure_split
+    from harness.preprocess import default_transform, transform_images
+    from harness.submission import load_submission
+
+    made = invoke("init", tmp_path / "cnn", "--from", source, "--reference", "cnn", "--seed", "3")
+    assert made.exit_code == 0, made.output
+    cfg = load_config(tmp_path / "cnn" / "pyproject.toml")
+    sub = load_submission(tmp_path / "cnn" / "reference.py")
+    model = sub.build_model()
+    assert isinstance(model[0], torch.nn.Conv2d)
+    paths, labels = ensure_split(cfg.data_dir, "train", cfg.classes)
+    x = torch.from_numpy(transform_images(paths, default_transform(sub.input_size, cfg.mean, cfg.std)))
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1).numpy() == labels).mean()
+    assert accuracy > 0.5  # ten classes: chance is 0.1
+    again = invoke("init", tmp_path / "again", "--from", source, "--reference", "cnn", "--seed", "3")
+    assert again.exit_code == 0
+    first, second = (torch.load(tmp_path / d / "reference.pt", weights_only=True) for d in ("cnn", "again"))
+    assert all(torch.equal(first[k], second[k]) for k in first)  # seeded: the same weights
+    bad = invoke("init", tmp_path / "bad", "--from", source, "--reference", "resnet")
+    assert bad.exit_code != 0 and "expected centroid or cnn" in bad.output
