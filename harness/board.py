@@ -19,7 +19,7 @@ from harness.config import PROFILE_CHANGED_IN, Competition
 from harness.data import AnswerKey
 from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
-from harness.leaderboard import Entry, check_competition, locked, decode_predictions, profile_macs, read_entries, rewrite_entries
+from harness.leaderboard import Entry, check_competition, check_split, locked, decode_predictions, profile_macs, read_entries, rewrite_entries
 from harness.metrics import bootstrap_counts, bootstrap_macro_f1, metric_value, weighted_metric
 from harness.scoring import Part, Reference, Rule, config_id, total
 
@@ -83,6 +83,7 @@ def select_final(leaderboard: Path, team: str, ids: list[int], limit: int, compe
         entries = read_entries(leaderboard)
         if competition is not None:
             check_competition(entries, competition, leaderboard)
+        check_split(entries, "test", leaderboard)  # a validation board has no private board to pick for
         rows = {e.id: e for e in entries}
         for i in ids:
             if i not in rows:
@@ -317,10 +318,12 @@ def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None,
     cfg.reference  # ConfigError before anything is written when none is pinned
     if competition is not None:
         check_competition(read_entries(leaderboard), competition, leaderboard, cfg.source, ancestors, rescoring=True)
+    check_split(read_entries(leaderboard), "test", leaderboard)
 
     def transform(entries: list[Entry]) -> list[Entry]:
         if competition is not None:
             check_competition(entries, competition, leaderboard, cfg.source, ancestors, rescoring=True)
+        check_split(entries, "test", leaderboard)
         out = []
         for e in entries:
             macs = _rescorable_macs(e, cfg)

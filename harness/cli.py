@@ -15,7 +15,7 @@ from harness.cli_common import (
     ConfigOpt, JsonOpt, LeaderboardOpt, announce_competition, answer_key, ensure_data, err, error_json, guard, load_cfg,
     note_older_rows, out, print_json, progress_bar, read_board,
 )
-from harness.cli_data import data_app, init_cmd
+from harness.cli_data import data_app, init_cmd, kit_cmd
 from harness.errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A local harness for model-compression competitions.")
@@ -29,8 +29,13 @@ def _evaluation_json(result, cfg) -> dict:
         "f1_term": result.scores.public.f1_term, "reference_macs": e.ref_macs, "reference_f1": e.ref_f1,
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
-        "notes": list(result.report.notes), "leaderboard": str(result.leaderboard),
+        "notes": list(result.report.notes), "leaderboard": str(result.leaderboard), "split": e.split,
     } | ({} if cfg.rule.scoring == "2021" else {**cfg.rule.to_dict(), cfg.rule.metric: e.public_score, "stored_bytes": e.stored_bytes})
+
+
+SplitOpt = Annotated[Optional[str], typer.Option(
+    "--split", help="test: the held-out images, into the host's board; val: the validation split, into a validation board "
+                    "(no quota). Default: val in a starting kit, else test.")]
 
 
 @app.command()
@@ -42,18 +47,25 @@ def evaluate(
     as_json: JsonOpt = False,
     device: Annotated[str, typer.Option(help="cpu, or cuda where a GPU exists.")] = "cpu",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Submissions evaluated in parallel workers.")] = 1,
+    split: SplitOpt = None,
     config: ConfigOpt = None,
 ):
     """Score submissions on the held-out split and append them to the leaderboard.
 
+    With --split val, score on the validation split instead, into a validation board
+    of one's own experiments (the host's commands never mix it with theirs).
+
     Example:
         harness evaluate submissions/team4.py --json
         harness evaluate a.py b.py c.py --jobs 3 --leaderboard /tmp/board.csv
+        harness evaluate my.py --split val --leaderboard experiments.csv
     """
     from harness.evaluate import evaluate_many, evaluate_submission
+    from harness.kit import resolve_split
     from harness.render import evaluation_panel
 
     cfg = load_cfg(config)
+    split = resolve_split(split, cfg)
     ensure_data(cfg, not as_json)
     announce_competition(cfg, show=not as_json)
     if len(paths) > 1 and team:
@@ -61,7 +73,7 @@ def evaluate(
     if len(paths) == 1:
         with progress_bar(not as_json) as progress:
             task = progress.add_task(f"evaluating {paths[0].name}", total=None)
-            result = evaluate_submission(paths[0], cfg, leaderboard, team, device,
+            result = evaluate_submission(paths[0], cfg, leaderboard, team, device, split=split,
                                          on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         if as_json:
             print_json(_evaluation_json(result, cfg))
@@ -69,7 +81,7 @@ def evaluate(
             out.print(evaluation_panel(result, cfg))
         return
     failures = []
-    for path, result, error in evaluate_many(paths, cfg, leaderboard, device, jobs):
+    for path, result, error in evaluate_many(paths, cfg, leaderboard, device, jobs, split):
         if error is not None:
             failures.append(error)
             if as_json:
@@ -95,12 +107,15 @@ def check(
 ):
     """Run the pre-submission checks: exit 0 only when `evaluate` would accept it.
 
+    In a starting kit it also gives macro-F1 and the score on the validation split, and
+    says which installed packages differ from the kit's pinned versions.
+
     Example:
         harness check submissions/team4.py --layers
     """
     from harness.errors import WorkerError
     from harness.evaluate import check_submission
-    from harness.render import check_report
+    from harness.render import check_report, kit_check_lines
     from harness.sandbox import resolve_mode
     from harness.scoring import reference_warning
 
@@ -128,6 +143,7 @@ def check(
         out.print(check_report(report, cfg, passed, layers, result.sandbox, result.caps))
         if weak:
             err.print(Text(f"warning: {weak}", style="bold yellow"))
+        out.print(kit_check_lines(result, cfg))
     if not passed:
         raise typer.Exit(code=1)
 
@@ -155,11 +171,16 @@ def leaderboard_cmd(
     from datetime import datetime, timezone
 
     from harness import board as board_mod
+    from harness.kit import board_split_of
+    from harness.leaderboard import check_split, read_entries
     from harness.render import attempts_table, board_table
     from harness.rules import check_reveal
 
     cfg = load_cfg(config)
+    entries = read_entries(leaderboard)
+    split = board_split_of(entries, cfg)
     if private:
+        check_split(entries, "test", leaderboard)  # a validation board has no private part
         check_reveal(cfg, datetime.now(timezone.utc), reveal)
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
@@ -174,7 +195,7 @@ def leaderboard_cmd(
         else:
             out.print(attempts_table(entries, private))
         return
-    key = answer_key(cfg)
+    key = answer_key(cfg, split=split)
     if private:
         standings = board_mod.private_board(entries, board_mod.read_picks(leaderboard), cfg, key)
     else:
@@ -189,7 +210,8 @@ def leaderboard_cmd(
         from harness.page import write_board_page
 
         write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
-    meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
+    board = "validation" if split == "val" else "private" if private else "public"
+    meta = {"competition": identity, "board": board, "resamples": cfg.bootstrap_resamples,
             "confidence": board_mod.CONFIDENCE, "config": cfg.part_config_id(part), "row_configs": configs, "intervals": key is not None}
     meta |= cfg.rule.to_dict()
     if as_json:
@@ -242,6 +264,7 @@ def history_cmd(
         harness history team4 --plot team4.png
     """
     from harness.board import history, read_picks
+    from harness.kit import board_split_of
     from harness.render import history_table
 
     cfg = load_cfg(config)
@@ -257,7 +280,7 @@ def history_cmd(
         from harness.forecast import forecast_by_day
         from harness.plots import plot_history
 
-        key = answer_key(cfg)
+        key = answer_key(cfg) if board_split_of(entries, cfg) == "test" else None  # no forecast on a validation board
         timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
         label = "public score (lower is better)" if cfg.rule.scoring == "2021" else f"public {cfg.rule.metric} (higher is better)"
         plot_history(rows, team, plot, timeline, label)
@@ -299,6 +322,7 @@ def forecast_cmd(
     from harness import forecast as forecast_mod
     from harness.backtest import backtest as run_backtest
     from harness.board import read_picks
+    from harness.leaderboard import check_split
     from harness.render import backtest_report, forecast_table
 
     if backtest and (team or plot):
@@ -307,6 +331,7 @@ def forecast_cmd(
     ensure_data(cfg, not as_json)
     identity = announce_competition(cfg, show=not as_json)
     entries, _ = read_board(leaderboard, cfg, identity, show=not as_json)
+    check_split(entries, "test", leaderboard)
     key = answer_key(cfg, needed_for="the forecast needs the labels of the public images")
     picks = read_picks(leaderboard)
     if backtest:
@@ -405,3 +430,4 @@ def reference(
 
 app.add_typer(data_app, name="data")
 app.command("init")(init_cmd)
+app.command("kit")(kit_cmd)

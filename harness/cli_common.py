@@ -62,19 +62,21 @@ def load_cfg(path: Path | None):
 def announce_competition(cfg, needs_data: bool = True, show: bool = True) -> str:
     """The competition's identity (name@hash of manifest and answer key), announced in one dim line.
 
+    In a starting kit, the identity it records of the competition it was cut from.
     Without a data set yet (`needs_data=False`), the name alone. With --json (`show=False`)
     it goes only into the JSON's `competition` field.
     """
-    from harness.data import competition_identity
+    from harness.kit import identity_of
 
     try:
-        identity = competition_identity(cfg.name, cfg.data_dir)
+        identity = identity_of(cfg)
     except HarnessError:
         if needs_data:
             raise
         identity = cfg.name
     if show:
-        err.print(Text(f"competition {identity} (config {cfg.source})", style="dim"))
+        kind = "starting kit of competition" if cfg.kit else "competition"
+        err.print(Text(f"{kind} {identity} (config {cfg.source})", style="dim"))
     return identity
 
 
@@ -95,12 +97,13 @@ def ensure_data(cfg, show: bool) -> None:
 def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
-def answer_key(cfg, needed_for: str | None = None):
-    """The host's answer key; when it cannot be read, a note (or an error saying what `needed_for` it)."""
-    from harness.data import ensure_dataset, read_answer_key
+def answer_key(cfg, needed_for: str | None = None, split: str = "test"):
+    """The labels a board's rows were scored against: the host's answer key, or the validation
+    split's labels (`split="val"`); when they cannot be read, a note (or an error saying what `needed_for` them)."""
+    from harness.data import open_split
 
     try:
-        return read_answer_key(ensure_dataset(cfg))
+        return open_split(cfg, split)[1]
     except HarnessError as e:
         if needed_for:
             raise HarnessError(f"{needed_for}: {e.message}") from None

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from harness.cli_common import ConfigOpt, JsonOpt, announce_competition, err, guard, load_cfg, out, print_json
+from harness.cli_common import ConfigOpt, JsonOpt, announce_competition, ensure_data, err, guard, load_cfg, out, print_json
 
 data_app = typer.Typer(no_args_is_help=True, help="Build and verify the competition data set.")
 
@@ -55,7 +55,7 @@ def data_verify(config: ConfigOpt = None, as_json: JsonOpt = False):
 
     cfg = load_cfg(config)
     identity = announce_competition(cfg, needs_data=False, show=not as_json)
-    problems = dataset_problems(cfg.data_dir, cfg.classes)
+    problems = dataset_problems(cfg.data_dir, cfg.classes, kit=cfg.kit)
     if as_json:
         print_json({"competition": identity, "data": str(cfg.data_dir), "intact": not problems, "problems": problems})
         if problems:
@@ -65,6 +65,9 @@ def data_verify(config: ConfigOpt = None, as_json: JsonOpt = False):
         for problem in problems:
             err.print(Text(f"error: {problem}", style="bold red"))
         raise typer.Exit(code=DataError.exit_code)
+    if cfg.kit:
+        out.print(f"{cfg.data_dir}: intact (starting kit: train/ and val/ as published, no held-out images)")
+        return
     ds = open_dataset(cfg.data_dir, cfg.classes)
     out.print(f"{ds.root}: intact ({len(ds.test_images)} held-out images, manifest {ds.manifest_sha256[:12]})")
 
@@ -168,3 +171,28 @@ def init_cmd(
                        f"{', ...' if len(made.skipped) > 3 else ''}); system files such as .DS_Store are ignored everywhere",
                        style="yellow"))
     out.print(f"next: cd {made.root} && harness reference --write && harness check reference.py")
+
+
+@guard
+def kit_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="New (or empty) folder for the kit.")],
+    no_train: Annotated[bool, typer.Option("--no-train", help="Leave data/train out (only data/val is copied).")] = False,
+    config: ConfigOpt = None,
+):
+    """Write a competitor's starting kit: public configuration, train/val data, reference, README, pinned versions.
+
+    Nothing secret goes in: no test images, no answer key, no board, picks or backups.
+    In the kit, `harness check FILE` and `harness evaluate FILE --split val` work.
+
+    Example:
+        harness kit /tmp/kit
+        harness kit /tmp/kit-small --no-train
+    """
+    from harness.kit import cut_kit
+
+    cfg = load_cfg(config)
+    ensure_data(cfg, True)
+    announce_competition(cfg)
+    kit = cut_kit(cfg, out_dir, train=not no_train)
+    out.print(f"wrote the starting kit of {kit.identity} to {kit.root}: {len(kit.files)} files")
+    out.print(f"next, as a competitor: cd {kit.root} && harness check {cfg.reference_path.name}")

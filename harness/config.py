@@ -77,6 +77,9 @@ class Competition:
     teams: tuple[str, ...] = ()
     reference_private_macs: int | None = None
     max_submission_mb: int = 50
+    kit: bool = False
+    identity: str | None = None
+    pins: tuple[tuple[str, str], ...] = ()
     rule: Rule = Rule()
 
     @property
@@ -206,7 +209,7 @@ KNOWN_KEYS = frozenset({
     "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
     "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
     "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams", "scoring", "metric", "max_weights_bytes",
-    "max_params", "max_macs", "max_submission_mb",
+    "max_params", "max_macs", "max_submission_mb", "kit", "identity", "pins",
 })
 SCORINGS: tuple[Scoring, ...] = ("2021", "budget")
 METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
@@ -249,6 +252,22 @@ def _pinned(table: dict) -> Reference | None:
     return None if macs is None else Reference(macs=macs, f1=f1)
 
 
+def _kit(table: dict) -> tuple[bool, str | None, tuple[tuple[str, str], ...]]:
+    """A starting kit's marker, the identity of the competition it was cut from, and its pinned package versions."""
+    kit = _get(table, "kit", bool, False)
+    identity = _get(table, "identity", str, None)
+    if identity is not None and not re.fullmatch(r"[^@\s]+@[0-9a-f]{12}", identity):
+        raise ConfigError(f"[tool.harness] identity: expected name@hash as `harness kit` writes it, got {identity!r}")
+    if kit and identity is None:
+        raise ConfigError("[tool.harness] identity: missing (required with kit = true); cut the kit again with `harness kit OUT`")
+    if identity is not None and not kit:
+        raise ConfigError("[tool.harness] identity: only a starting kit (kit = true) records it; a host's identity is its data's hash")
+    pins = _get(table, "pins", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in pins.items()):
+        raise ConfigError(f"[tool.harness] pins: expected package = \"version\" strings, got {pins!r}")
+    return kit, identity, tuple(sorted(pins.items()))
+
+
 def parse_rule(table: dict) -> Rule:
     """The format: `scoring`, `metric` and the caps; the latter two only mean something under "budget"."""
     scoring = _choice(table, "scoring", SCORINGS, "2021", "unknown scoring format; known:")
@@ -285,6 +304,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
     if any(s <= 0 for s in std):
         raise ConfigError(f"[tool.harness] std: every value must be positive, got {list(std)}")
     start, end = _moment(table, "start"), _moment(table, "end")
+    kit, identity, pins = _kit(table)
     if start and end and end <= start:
         raise ConfigError(f"[tool.harness] end: {end.isoformat()} is not after start {start.isoformat()}")
     return Competition(
@@ -311,6 +331,9 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         teams=_teams(table),
         reference_private_macs=_positive(table, "reference_private_macs", int, None),
         max_submission_mb=_positive(table, "max_submission_mb", int, 50),
+        kit=kit,
+        identity=identity,
+        pins=pins,
         rule=parse_rule(table),
     )
 

@@ -97,12 +97,14 @@ def _data_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def write_manifest(root: Path, classes: Sequence[str] | None = None, known: dict[Path, str] | None = None) -> Path:
+def write_manifest(root: Path, classes: Sequence[str] | None = None, identity: str | None = None,
+                   known: dict[Path, str] | None = None) -> Path:
     """Record the sha256 of every data file in `root/manifest.json`.
 
     With `classes`, the data set is checked first (`dataset_problems`): a data set
-    evaluate could not use gets no manifest. `known` maps files the caller has just
-    written, decoded and hashed to their sha256: they are neither read nor decoded again.
+    evaluate could not use gets no manifest. A starting kit's manifest also records
+    the `identity` of the competition it was cut from. `known` maps files the caller has
+    just written, decoded and hashed to their sha256: they are neither read nor decoded again.
     """
     root = Path(root)
     known = known or {}
@@ -113,7 +115,8 @@ def write_manifest(root: Path, classes: Sequence[str] | None = None, known: dict
     hashes = dict(known) | dict(zip(fresh, _in_parallel(_sha256, fresh)))
     entries = {p.relative_to(root).as_posix(): hashes[p] for p in files}
     path = root / MANIFEST
-    atomic_write(path, json.dumps({"files": entries}, indent=1, sort_keys=True).encode())
+    record = {"files": entries, **({"identity": identity} if identity else {})}
+    atomic_write(path, json.dumps(record, indent=1, sort_keys=True).encode())
     return path
 
 
@@ -167,6 +170,30 @@ def competition_identity(name: str, root: Path) -> str:
     return f"{name}@{digest.hexdigest()[:12]}"
 
 
+def open_split(cfg, split: str) -> tuple[Dataset, AnswerKey]:
+    """The images scored on `split` with their labels: "test" (the host's held-out split and answer key)
+    or "val" (the labelled validation images, every one in the public part), checked against the manifest.
+
+    The validation split's `manifest_sha256` is its own, so its cached tensors never pass for the test split's.
+    """
+    if split == "test":
+        if cfg.kit:
+            raise DataError(f"{cfg.source}: a starting kit has no held-out split; score on the validation split with --split val")
+        dataset = ensure_dataset(cfg)
+        return dataset, read_answer_key(dataset)
+    root = Path(cfg.data_dir)
+    if not root.is_dir():
+        raise DataError(f"data directory not found: {root} ([tool.harness] data)")
+    if needs_build(root, cfg.builder):
+        ensure_dataset(cfg)
+    sha = hashlib.sha256((verify_manifest(root) + "/val").encode()).hexdigest()
+    paths, labels = ensure_split(root, "val", cfg.classes)
+    if not paths:
+        raise DataError(f"{root / 'val'}: no images to score on")
+    dataset = Dataset(root=root, classes=tuple(cfg.classes), test_images=tuple(paths), manifest_sha256=sha)
+    return dataset, AnswerKey(labels=labels, public=np.ones(len(labels), dtype=bool))
+
+
 def _image_problem(path: Path) -> str | None:
     try:
         with Image.open(path) as img:
@@ -176,20 +203,24 @@ def _image_problem(path: Path) -> str | None:
     return None
 
 
-def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, decoded: frozenset[Path] = frozenset()) -> list[str]:
+def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, kit: bool = False,
+                     decoded: frozenset[Path] = frozenset()) -> list[str]:
     """Everything `evaluate` relies on, one line per problem naming the file; empty when sound.
 
     Every image decodes; the class folders of train/ and val/ are exactly `classes`;
     every answer names a test image, a known class and a known part; answers and test
     images match one to one; both parts hold every class; with `manifest`, the
-    manifest is current. Images in `decoded` (just decoded by the caller) are not decoded again.
+    manifest is current. In a starting kit (`kit`), train/ (when shipped), val/ and the manifest only.
+    Images in `decoded` (just decoded by the caller) are not decoded again; the others on a thread per core.
     """
     root = Path(root)
     if not root.is_dir():
         return [f"data directory not found: {root}"]
-    problems: list[str | Path] = []  # a Path: that image's decode problem, if any (filled in below, in parallel)
+    problems: list[str] = []
     for part in ("train", "val"):
         folder = root / part
+        if kit and part == "train" and not folder.exists():
+            continue  # a kit cut with --no-train
         if not folder.is_dir():
             problems.append(f"{folder}: missing (one folder per class expected)")
             continue
@@ -201,7 +232,20 @@ def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, 
                 images = [p for p in sorted((folder / c).iterdir()) if p.is_file() and not is_system_file(p)]
                 if part == "train" and not images:
                     problems.append(f"{folder / c}: no images")
-                problems += images
+                problems += _decode_problems(images, decoded)
+    if not kit:
+        problems += _held_out_problems(root, classes, decoded)
+    if manifest:
+        problems += manifest_problems(root)
+    return problems
+
+
+def _decode_problems(images: list[Path], decoded: frozenset[Path]) -> list[str]:
+    return [p for p in _in_parallel(_image_problem, [i for i in images if i not in decoded]) if p]
+
+
+def _held_out_problems(root: Path, classes: Sequence[str], decoded: frozenset[Path] = frozenset()) -> list[str]:
+    problems = []
     test = root / "test"
     tests = sorted(p for p in test.iterdir() if p.is_file() and not is_system_file(p)) if test.is_dir() else []
     if not test.is_dir():
@@ -209,13 +253,8 @@ def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, 
     elif not tests:
         problems.append(f"{test}: no images")
     problems += [f"{p}: not an image ({', '.join(IMAGE_SUFFIXES)})" for p in tests if p.suffix.lower() not in IMAGE_SUFFIXES]
-    problems += [i for i in tests if i.suffix.lower() in IMAGE_SUFFIXES]
-    pending = [p for p in problems if isinstance(p, Path) and p not in decoded]
-    found = dict(zip(pending, _in_parallel(_image_problem, pending)))
-    problems = [found.get(p) if isinstance(p, Path) else p for p in problems]
-    problems = [p for p in problems if p] + _answer_problems(root / ANSWERS, {p.name for p in tests}, classes)
-    if manifest:
-        problems += manifest_problems(root)
+    problems += _decode_problems([i for i in tests if i.suffix.lower() in IMAGE_SUFFIXES], decoded)
+    problems += _answer_problems(root / ANSWERS, {p.name for p in tests}, classes)
     return problems
 
 
@@ -253,7 +292,7 @@ def _answer_problems(path: Path, images: set[str], classes: Sequence[str]) -> li
 
 def check_dataset(root: Path, classes: Sequence[str], manifest: bool = True, decoded: frozenset[Path] = frozenset()) -> None:
     """`dataset_problems` as one DataError: the first problem, and how many more."""
-    problems = dataset_problems(root, classes, manifest, decoded)
+    problems = dataset_problems(root, classes, manifest, decoded=decoded)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s); `harness data verify` lists them)" if len(problems) > 1 else ""
         raise DataError(problems[0] + more)

@@ -24,10 +24,14 @@ import numpy as np
 from harness import data as data_mod
 
 from harness.config import PROFILES_VERSION, Competition
-from harness.data import ensure_dataset
+from harness.data import open_split
 from harness.errors import DataError, HarnessError, OverBudgetError, RejectedError, WorkerError
+from harness.kit import identity_of, identity_problem, version_differences
 from harness.lineage import ancestors
-from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
+from harness.leaderboard import (
+    STATUS_FAILED, STATUS_SCORED, Entry, Split, append_entry, check_competition, check_quota, check_split, encode_predictions,
+    read_entries, remaining_today,
+)
 from harness.metrics import macro_f1, metric_value
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
@@ -55,18 +59,18 @@ def harness_version() -> str:
 
 @dataclass(frozen=True)
 class PartScores:
-    """F1 and score on the public and private parts of the held-out split.
+    """F1 and score on the public and private parts of the held-out split (on the validation split: public only).
 
     `public` and `private` are the 2021 formula's terms; `public_score` and
     `private_score` are what the board ranks under the configured format.
     """
 
     public_f1: float
-    private_f1: float
+    private_f1: float | None
     public: Score
-    private: Score
+    private: Score | None
     public_score: float
-    private_score: float
+    private_score: float | None
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class EvaluationResult:
     entry: Entry
     report: ModelReport
     scores: PartScores
-    remaining_today: int
+    remaining_today: int | None
+    """None on a validation board: no quota applies."""
     sandbox: SandboxMode
     leaderboard: Path = Path("leaderboard.csv")
     """The board the row was appended to (absolute)."""
@@ -112,7 +117,21 @@ def cap_checks(report: ModelReport, stored_bytes: int, cfg: Competition) -> list
     return cfg.rule.checks({"weights_bytes": stored_bytes, "params": report.params, "macs": report.macs})
 
 
-def new_entry(submission: StagedSubmission | Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
+def score_split(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition, split: Split) -> PartScores:
+    """`score_parts` on the held-out split; on the validation split, every image is in the public part."""
+    if split == "test":
+        return score_parts(logits, key, macs, cfg)
+    predictions = logits.argmax(axis=1)
+    f1 = macro_f1(key.labels, predictions, cfg.num_classes)
+    public = compute_score(macs, f1, cfg.reference_for("public"))
+    if cfg.rule.scoring == "2021":
+        return PartScores(f1, None, public, None, public.total, None)
+    metric = metric_value(cfg.rule.metric, key.labels, predictions, cfg.num_classes)
+    return PartScores(f1, None, public, None, cfg.rule.score(macs, metric, None), None)
+
+
+def new_entry(submission: StagedSubmission | Path, team: str, cfg: Competition, now: datetime, competition: str = "",
+              split: Split = "test") -> Entry:
     """A failed attempt of `team` with the submission's hashes and the configuration's values: the row every evaluation starts from."""
     if isinstance(submission, StagedSubmission):
         path, file_sha, weights_sha = submission.original, submission.file_sha256, submission.weights_sha256
@@ -128,7 +147,7 @@ def new_entry(submission: StagedSubmission | Path, team: str, cfg: Competition, 
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
         ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
         original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="", competition=competition,
-        scoring=cfg.rule.label, stored_bytes=stored,
+        scoring=cfg.rule.label, stored_bytes=stored, split=split,
     )
 
 
@@ -158,31 +177,37 @@ def evaluate_submission(
     device: str = "cpu",
     on_progress: ProgressFn | None = None,
     now: datetime | None = None,
+    split: Split = "test",
 ) -> EvaluationResult:
     """Score one submission and append it to `leaderboard` (see module docstring).
 
     The submission is staged first (`harness.staging`): the team, the hashes and both
     workers use that copy, never the original again. A failure after that appends a
     failed attempt (which does not count against the quota) and raises; nothing is
-    ever scored from it.
+    ever scored from it. With `split="val"` it scores on the validation split (a
+    starting kit's, or the host's) into a validation board: no window, no team
+    registration, no quota.
     """
     path = Path(path)
     from harness import rules
 
     now = now or datetime.now(timezone.utc)
-    rules.check_window(cfg, now)
+    hosted = split == "test"  # the host's rules; a validation board is one's own
+    if hosted:
+        rules.check_window(cfg, now)
     resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
     cfg.reference  # noqa: B018 - raises ConfigError when no reference values are pinned yet: nothing can be scored
     with staged(path, cfg.max_submission_mb) as submission:
         team = rules.submission_team(submission.file, team)  # before any of the submission's code runs
-        rules.check_team(cfg, team)
         entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
-        dataset = ensure_dataset(cfg)
-        competition = data_mod.competition_identity(cfg.name, dataset.root)
+        dataset, key = open_split(cfg, split)
+        competition = identity_of(cfg)
         check_competition(entries, competition, leaderboard, cfg.source, ancestors(dataset.root))
-        check_quota(leaderboard, team, cfg.daily_limit, now)
-        key = data_mod.read_answer_key(dataset)
-        base = new_entry(submission, team, cfg, now, competition)
+        check_split(entries, split, leaderboard)
+        if hosted:
+            rules.check_team(cfg, team)
+            check_quota(leaderboard, team, cfg.daily_limit, now)
+        base = new_entry(submission, team, cfg, now, competition, split)
         _refuse_over_budget(leaderboard, base, cfg.rule.checks({"weights_bytes": base.stored_bytes}))  # before any code runs
         try:
             outcome = run_isolated(submission, "evaluate", cfg, dataset, team, device, on_progress)
@@ -200,20 +225,20 @@ def evaluate_submission(
         append_entry(leaderboard, replace(base, failure="invalid_output", message="wrong number of logits"))
         raise WorkerError("invalid_output", f"the worker returned {len(outcome.logits)} logits for {len(key.labels)} images")
     _refuse_over_budget(leaderboard, base, cap_checks(report, base.stored_bytes, cfg))
-    scores = score_parts(outcome.logits, key, report.macs, cfg)
+    scores = score_split(outcome.logits, key, report.macs, cfg, split)
     entry = replace(
         base, status=STATUS_SCORED, public_f1=scores.public_f1, private_f1=scores.private_f1,
         public_score=scores.public_score, private_score=scores.private_score,
         predictions=encode_predictions(outcome.logits.argmax(axis=1)),
     )
-    entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit)
-    remaining = remaining_today(leaderboard, entry.team, cfg.daily_limit, now)
+    entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit if hosted else None)
+    remaining = remaining_today(leaderboard, entry.team, cfg.daily_limit, now) if hosted else None
     return EvaluationResult(entry=entry, report=report, scores=scores, remaining_today=remaining, sandbox=outcome.sandbox,
                             leaderboard=Path(leaderboard).resolve())
 
 
 def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device: str = "cpu", jobs: int = 1,
-                  ) -> list[tuple[Path, EvaluationResult | None, HarnessError | None]]:
+                  split: Split = "test") -> list[tuple[Path, EvaluationResult | None, HarnessError | None]]:
     """Evaluate several files, `jobs` at a time: (path, result or None, error or None) in the given order.
 
     Each file's failure is its own: it is returned, never raised, and the others go on.
@@ -222,7 +247,7 @@ def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device
 
     def one(path: Path):
         try:
-            return Path(path), evaluate_submission(path, cfg, leaderboard, None, device), None
+            return Path(path), evaluate_submission(path, cfg, leaderboard, None, device, split=split), None
         except HarnessError as e:
             return Path(path), None, e
 
@@ -231,13 +256,33 @@ def evaluate_many(paths: list[Path], cfg: Competition, leaderboard: Path, device
 
 
 @dataclass(frozen=True)
+class Validation:
+    """Figures on the validation split (a kit's `check`): macro-F1 and the score under the competition's format."""
+
+    images: int
+    f1: float
+    terms: Score
+    """The 2021 formula's terms."""
+    score: float
+    """The score under the configured format (the 2021 total, or the budget format's)."""
+
+    def to_dict(self) -> dict:
+        return {"split": "val", "images": self.images, "f1": self.f1, "score": self.score,
+                "macs_term": self.terms.macs_term, "f1_term": self.terms.f1_term}
+
+
+@dataclass(frozen=True)
 class CheckResult:
-    """What `harness check` found, and the sandbox it ran in."""
+    """What `harness check` found, and the sandbox it ran in; in a kit also the validation
+    figures, the packages whose versions differ from the kit's pins and a foreign kit's identity."""
 
     report: ModelReport
     sandbox: SandboxMode
     caps: tuple[CapCheck, ...] = ()
     """Under scoring = "budget": each configured cap with the submission's value and headroom."""
+    validation: Validation | None = None
+    version_differences: tuple[str, ...] = ()
+    identity_problem: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -254,6 +299,9 @@ class CheckResult:
         d["macs_term"] = macs_term(self.report.macs, cfg.reference_for("public")) if cfg.has_reference else None
         if cfg.rule.scoring == "budget":
             d |= cfg.rule.to_dict() | {"caps": [c.to_dict() for c in self.caps]}
+        d["validation"] = self.validation.to_dict() if self.validation else None
+        d["version_differences"] = list(self.version_differences)
+        d["identity_problem"] = self.identity_problem
         return d
 
 
@@ -262,10 +310,11 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
 
     Runs both workers as `evaluate` does: the submission's own on validation images, the
     clean one on the held-out images (never their labels). Returns its report, with
-    `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in.
+    `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in. In a
+    starting kit the clean worker predicts the validation split instead, which is scored.
     """
     resolve_mode(cfg.sandbox)
-    dataset = ensure_dataset(cfg)
+    dataset, key = open_split(cfg, "val" if cfg.kit else "test")
     with staged(Path(path), cfg.max_submission_mb) as submission:
         outcome = run_isolated(submission, "check", cfg, dataset, None, device, on_progress=on_progress)
         stored = submission_bytes(list(submission.files))
@@ -277,7 +326,12 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
     if caps:
         checks["caps"] = all(c.within for c in caps)
         reasons["caps"] = "; ".join(c.line() for c in caps if not c.within)
-    return CheckResult(replace(report, checks=checks, check_reasons=reasons), outcome.sandbox, tuple(caps))
+    validation = None
+    if cfg.kit and outcome.logits is not None and len(outcome.logits) == len(key.labels) and cfg.has_reference:
+        scores = score_split(outcome.logits, key, report.macs, cfg, "val")
+        validation = Validation(len(key.labels), scores.public_f1, scores.public, scores.public_score)
+    return CheckResult(replace(report, checks=checks, check_reasons=reasons), outcome.sandbox, tuple(caps), validation,
+                       tuple(version_differences(cfg.pins)), identity_problem(cfg))
 
 
 @dataclass(frozen=True)
@@ -306,8 +360,7 @@ def recompute_reference(cfg: Competition, device: str = "cpu", on_progress: Prog
     """Recompute the reference's MACs and F1 on the held-out split."""
     if not cfg.reference_path.is_file():
         raise DataError(f"reference submission not found: {cfg.reference_path} ([tool.harness] reference)")
-    dataset = ensure_dataset(cfg)
-    key = data_mod.read_answer_key(dataset)
+    dataset, key = open_split(cfg, "test")
     outcome = run_isolated(cfg.reference_path, "evaluate", cfg, dataset, "reference", device, on_progress=on_progress)
     if outcome.report.violations or outcome.logits is None:
         raise RejectedError(rejection_message(outcome.report))

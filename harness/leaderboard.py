@@ -40,6 +40,9 @@ from harness.scoring import Part
 Status = Literal["scored", "failed"]
 STATUS_SCORED: Status = "scored"
 STATUS_FAILED: Status = "failed"
+Split = Literal["test", "val"]
+SPLITS: tuple[Split, ...] = ("test", "val")
+"""The images a row was scored on: the host's held-out split, or the validation split (a local board)."""
 LOCK_TIMEOUT_S = 120
 PAUSED = "submissions are paused (daily_limit = 0 in the configuration); the host sets it above 0 to reopen them"
 
@@ -83,6 +86,7 @@ class Entry:
     """The format the scores were computed under: "2021" or "budget/<metric>" (`Rule.label`)."""
     stored_bytes: int | None = None
     """The bytes of the submission's files: the source and every same-stem file."""
+    split: Split = "test"
 
     @property
     def scored(self) -> bool:
@@ -105,7 +109,7 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
-ADDED_COLUMNS = {"profile_version": "1", "competition": "", "scoring": "2021", "stored_bytes": ""}
+ADDED_COLUMNS = {"profile_version": "1", "competition": "", "scoring": "2021", "stored_bytes": "", "split": "test"}
 """Columns added since the first schema, with the cell a row written before them gets;
 a file without them is read so and upgraded on its next append."""
 _TYPES = {f.name: f.type for f in fields(Entry)}
@@ -184,6 +188,8 @@ def read_entries(path: Path) -> list[Entry]:
             raise LeaderboardError(f"{path}:{line}: row id {values['id']} repeats the id of line {lines[values['id']]}; "
                                    "ids must be unique (a hand-merged board?); the file was not changed")
         lines[values["id"]] = line
+        if values["split"] not in SPLITS:
+            raise LeaderboardError(f"{path}:{line}: split must be {' or '.join(SPLITS)}, got {values['split']!r}")
         entries.append(Entry(**values))
     return entries
 
@@ -220,6 +226,24 @@ def check_competition(entries: list[Entry], competition: str, path: Path, config
                 f"{path}:{line}: row {e.id} belongs to competition {e.competition}, not {competition}{where}; "
                 "use this competition's board (--leaderboard) or its configuration (--config)")
     return sum(1 for e in entries if not e.competition)
+
+
+def board_split(entries: list[Entry]) -> Split | None:
+    """The split of a board's rows ("val" marks a validation board); None for an empty board."""
+    return entries[0].split if entries else None
+
+
+def check_split(entries: list[Entry], split: Split, path: Path) -> None:
+    """Refuse to mix a validation board with a test board, in either direction.
+
+    Raises LeaderboardError naming the file, the first row of the other split and what to do.
+    """
+    for line, e in enumerate(entries, start=2):
+        if e.split != split:
+            board = "a validation board (--split val)" if e.split == "val" else "a host's board of held-out scores"
+            wanted = "validation scores" if split == "val" else "held-out (test) scores"
+            raise LeaderboardError(
+                f"{path}:{line}: row {e.id} makes this {board}; it cannot take {wanted}: use another --leaderboard")
 
 
 @contextlib.contextmanager
@@ -275,6 +299,7 @@ def append_entry(path: Path, entry: Entry, daily_limit: int | None = None) -> En
             entries = read_entries(path)
             if daily_limit == 0 and entry.scored:
                 raise QuotaError(PAUSED)
+            check_split(entries, entry.split, path)
             if daily_limit is not None and entry.scored and used_today(entries, entry.team, entry.time) >= daily_limit:
                 raise QuotaError(f"team {entry.team!r} has used its {daily_limit} submissions for {day_of(entry.time)} (UTC day)")
             entry = dataclasses.replace(entry, id=max((e.id for e in entries), default=0) + 1)

@@ -26,7 +26,7 @@ from harness.data import AnswerKey
 from harness.errors import HarnessError
 from harness.fileio import atomic_write
 from harness.forecast import DRAWS, Forecast, forecast_board
-from harness.leaderboard import Entry
+from harness.leaderboard import Entry, board_split
 from harness.plots import plot_board, plot_rank_probabilities
 from harness.render import percent
 
@@ -113,11 +113,17 @@ def _forecast_section(fc: Forecast) -> str:
 
 def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey | None,
                private: bool = False, draws: int = DRAWS, seed: int = 0, now: datetime | None = None) -> str:
-    """The whole page as one string; see the module doc. Without `key`: no intervals, no forecast."""
+    """The whole page as one string; see the module doc. Without `key`: no intervals, no forecast.
+
+    A validation board (rows of `evaluate --split val`) is titled so, and has no forecast
+    and no private board: it has no private part.
+    """
+    validation = board_split(entries) == "val"
     public = public_board(entries, cfg, key)
     if not public:
         raise HarnessError("no scored submissions on the board yet: nothing to publish")
     now = now or datetime.now(timezone.utc)
+    title = "validation board (the validation split, not the held-out images)" if validation else "leaderboard"
     configs = ", ".join(sorted(board_config_ids(entries, cfg, "public") | (board_config_ids(entries, cfg, "private") if private else set())))
     configs = configs or cfg.config_id
     resamples = f"{CONFIDENCE:.0%} intervals from {cfg.bootstrap_resamples:,} seeded bootstrap resamples of the"
@@ -130,19 +136,19 @@ def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competiti
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(cfg.name)}: leaderboard</title><style>{STYLE}</style></head><body>",
-        f"<h1>{escape(cfg.name)}: leaderboard</h1>",
+        f"<title>{escape(cfg.name)}: {title}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(cfg.name)}: {title}</h1>",
         f"<p class=\"meta\">{len(public)} teams, {sum(e.scored for e in entries)} scored submissions; "
         f"generated {now:%Y-%m-%d %H:%M} UTC; scores under {escape(configs)}. {escape(direction)}</p>",
-        "<h2>Public board</h2>",
+        "<h2>Validation board</h2>" if validation else "<h2>Public board</h2>",
         "<p class=\"note\">Best public score per team. Teams whose interval overlaps their group leader's "
         "share a tie group (shaded alike); the bar shows the interval and the tick the score.</p>",
-        _board_table(public, False, f"{resamples} public images", rule.score_name),
+        _board_table(public, False, f"{resamples} {'validation' if validation else 'public'} images", rule.score_name),
         f"<h2>{plane}</h2>",
         f'<img alt="every scored submission on {plane}, with the Pareto front" '
         f'src="{_png(plot_board, entries, cfg)}">',
     ]
-    if key is not None:
+    if key is not None and not validation:
         parts.append(_forecast_section(forecast_board(entries, picks, cfg, key, draws, seed)))
     if private:
         parts += ["<h2>Private board (final standings)</h2>",

@@ -42,17 +42,22 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     table.add_column("reference", justify="right")
     table.add_row("MACs", _fmt_int(e.macs), _fmt_int(cfg.reference.macs))
     table.add_row("params", _fmt_int(e.params), "")
-    table.add_row("macro-F1 (public)", _fmt(s.public_f1), _fmt(cfg.reference.f1))
+    part = "validation" if e.split == "val" else "public"
+    table.add_row(f"macro-F1 ({part})", _fmt(s.public_f1), _fmt(cfg.reference.f1))
     if cfg.rule.scoring == "budget":
         table.add_row("stored bytes", _fmt_int(e.stored_bytes), "")
-        table.add_row(Text(f"{cfg.rule.metric} (public, higher is better)", style="bold"), Text(_fmt(s.public_score), style="bold green"), "")
+        table.add_row(Text(f"{cfg.rule.metric} ({part}, higher is better)", style="bold"), Text(_fmt(s.public_score), style="bold green"), "")
     else:
         own = compute_score(cfg.reference.macs, cfg.reference.f1, cfg.reference)  # 1.0 and 0.0, or 1.0 and 1.0 below F1 0.5
         table.add_row("MACs term", _fmt(s.public.macs_term), _fmt(own.macs_term))
-        table.add_row("F1 term (public)", _fmt(s.public.f1_term), _fmt(own.f1_term))
-        table.add_row(Text("score (public)", style="bold"),
+        table.add_row(f"F1 term ({part})", _fmt(s.public.f1_term), _fmt(own.f1_term))
+        table.add_row(Text(f"score ({part})", style="bold"),
                       Text(_fmt(s.public.total), style="bold green" if s.public.total < own.total else "bold"), _fmt(own.total))
-    notes = [f"row {e.id} appended to {result.leaderboard}; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
+    if result.remaining_today is None:
+        notes = [f"row {e.id} appended to {result.leaderboard}, a validation board (data/val; no quota)"]
+    else:
+        notes = [f"row {e.id} appended to {result.leaderboard}; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
+    notes.append(f"competition {e.competition}")
     if result.sandbox == "none":
         notes.append(UNSANDBOXED)
     notes += list(result.report.notes)
@@ -143,7 +148,8 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
 
     With `width`, the least useful columns are dropped until it fits (BOARD_DROP_ORDER).
     """
-    title = "private board (final standings)" if private else "public board"
+    title = ("private board (final standings)" if private else
+             "validation board (your experiments on the validation split)" if meta.get("board") == "validation" else "public board")
     scores_under = f"scores under {', '.join(meta['row_configs']) or meta['config']}"
     caption = (f"95% intervals from {meta['resamples']} seeded bootstrap resamples of the {meta['board']} images; {scores_under}"
                if meta.get("intervals", True) else f"no confidence intervals (no answer key); {scores_under}")
@@ -331,3 +337,25 @@ def reference_table(result, cfg: Competition) -> Table:
     table.add_row("macro-F1 public", f"{result.public_f1:.6f}", f"{pinned.f1:.6f}" if pinned else "-")
     table.add_row("macro-F1 private", f"{result.private_f1:.6f}", f"{cfg.reference_for('private').f1:.6f}" if pinned else "-")
     return table
+
+
+def kit_check_lines(result, cfg: Competition) -> Group:
+    """What `check` adds in a starting kit: the validation figures, version differences and a foreign kit's identity."""
+    parts = []
+    v = result.validation
+    if v is not None:
+        table = Table(show_header=False, box=None, title=f"validation figures (data/val, {v.images:,} images; not the held-out split)",
+                      title_justify="left")
+        table.add_row("macro-F1 (validation)", _fmt(v.f1))
+        if cfg.rule.scoring == "2021":
+            table.add_row("F1 term (validation)", _fmt(v.terms.f1_term))
+            table.add_row(Text("score (validation)", style="bold"), Text(_fmt(v.score), style="bold"))
+        else:
+            table.add_row(Text(f"{cfg.rule.metric} (validation, higher is better)", style="bold"), Text(_fmt(v.score), style="bold"))
+        parts.append(table)
+    if result.version_differences:
+        parts.append(Text("warning: installed versions differ from the kit's pins, so the count and the verdict may differ "
+                          "from the host's: " + "; ".join(result.version_differences), style="bold yellow"))
+    if result.identity_problem:
+        parts.append(Text(f"warning: {result.identity_problem}", style="bold yellow"))
+    return Group(*parts)

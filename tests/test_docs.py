@@ -7,7 +7,7 @@ import typer.main
 from harness.cli import app
 from conftest import ROOT
 
-COMMANDS = ["evaluate", "check", "leaderboard", "select", "history", "forecast", "rescore", "reference", "data init", "data verify", "data manifest", "init"]
+COMMANDS = ["evaluate", "check", "leaderboard", "select", "history", "forecast", "rescore", "reference", "data init", "data verify", "data manifest", "init", "kit"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
