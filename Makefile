@@ -23,9 +23,12 @@ test: $(VENV)/bin/harness
 honest: $(VENV)/bin/harness
 	$(PY) -m pytest -q -m honest tests/test_honest.py
 
+PHOTO_IMAGES ?= 9900  # the photo-scale benchmark's source JPEGs (`make bench PHOTO_IMAGES=990` for a quick look)
+
 bench: $(VENV)/bin/harness
 	$(PY) benchmarks/bench_evaluate.py
 	$(PY) benchmarks/bench_forecast.py
+	$(PY) benchmarks/bench_photo.py --images $(PHOTO_IMAGES) --memory
 
 golden: $(VENV)/bin/harness  # recount tests/golden/ptflops.json with the real ptflops 0.6.4 and 0.7.5
 	$(PY) scripts/golden_ptflops.py

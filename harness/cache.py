@@ -82,6 +82,11 @@ def store(path: Path, data: bytes) -> None:
     evict(path.parent, limit_bytes(), keep=path)
 
 
+def store_digest(path: Path, built: Path) -> None:
+    """Record the digest of `built`, a complete file about to be renamed to `path`, as `path`'s (a tensor streamed to disk)."""
+    atomic_write(_digest_of(path), _sha256(built))
+
+
 def evict(folder: Path, limit: int, keep: Path | None = None) -> list[Path]:
     """Remove cached files, least recently used first, until `folder` holds at most `limit` bytes; the removed files."""
     files = []

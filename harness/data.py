@@ -75,6 +75,18 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _in_parallel(function, items: Sequence) -> list:
+    """`[function(x) for x in items]` on a thread per core: hashing and decoding release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.decode import decode_workers
+
+    if len(items) < 32 or decode_workers() == 1:
+        return [function(x) for x in items]
+    with ThreadPoolExecutor(decode_workers()) as pool:
+        return list(pool.map(function, items, chunksize=16))
+
+
 def _data_files(root: Path) -> list[Path]:
     files = []
     for part in ("train", "val", "test"):
@@ -85,17 +97,23 @@ def _data_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def write_manifest(root: Path, classes: Sequence[str] | None = None, identity: str | None = None) -> Path:
+def write_manifest(root: Path, classes: Sequence[str] | None = None, identity: str | None = None,
+                   known: dict[Path, str] | None = None) -> Path:
     """Record the sha256 of every data file in `root/manifest.json`.
 
     With `classes`, the data set is checked first (`dataset_problems`): a data set
     evaluate could not use gets no manifest. A starting kit's manifest also records
-    the `identity` of the competition it was cut from.
+    the `identity` of the competition it was cut from. `known` maps files the caller has
+    just written, decoded and hashed to their sha256: they are neither read nor decoded again.
     """
     root = Path(root)
+    known = known or {}
     if classes is not None:
-        check_dataset(root, classes, manifest=False)
-    entries = {p.relative_to(root).as_posix(): _sha256(p) for p in _data_files(root)}
+        check_dataset(root, classes, manifest=False, decoded=frozenset(known))
+    files = _data_files(root)
+    fresh = [p for p in files if p not in known]
+    hashes = dict(known) | dict(zip(fresh, _in_parallel(_sha256, fresh)))
+    entries = {p.relative_to(root).as_posix(): hashes[p] for p in files}
     path = root / MANIFEST
     record = {"files": entries, **({"identity": identity} if identity else {})}
     atomic_write(path, json.dumps(record, indent=1, sort_keys=True).encode())
@@ -113,11 +131,13 @@ def manifest_problems(root: Path) -> list[str]:
     except (ValueError, KeyError, TypeError, AttributeError):
         return [f"{path}: not a valid manifest; rebuild the data set or rewrite the manifest"]
     present = {p.relative_to(root).as_posix(): p for p in _data_files(root)}
+    both = sorted(set(recorded) & set(present))
+    actual = dict(zip(both, _in_parallel(_sha256, [present[name] for name in both])))
     problems = []
     for name in sorted(recorded):
         if name not in present:
             problems.append(f"data set changed: {root / name} is missing (manifest {path})")
-        elif _sha256(present[name]) != recorded[name]:
+        elif actual[name] != recorded[name]:
             problems.append(f"data set changed: {root / name} differs from its checksum in {path}")
     problems += [f"data set changed: {root / name} is not in the manifest {path}" for name in sorted(set(present) - set(recorded))]
     return problems
@@ -183,13 +203,15 @@ def _image_problem(path: Path) -> str | None:
     return None
 
 
-def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, kit: bool = False) -> list[str]:
+def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, kit: bool = False,
+                     decoded: frozenset[Path] = frozenset()) -> list[str]:
     """Everything `evaluate` relies on, one line per problem naming the file; empty when sound.
 
     Every image decodes; the class folders of train/ and val/ are exactly `classes`;
     every answer names a test image, a known class and a known part; answers and test
     images match one to one; both parts hold every class; with `manifest`, the
     manifest is current. In a starting kit (`kit`), train/ (when shipped), val/ and the manifest only.
+    Images in `decoded` (just decoded by the caller) are not decoded again; the others on a thread per core.
     """
     root = Path(root)
     if not root.is_dir():
@@ -210,15 +232,19 @@ def dataset_problems(root: Path, classes: Sequence[str], manifest: bool = True, 
                 images = [p for p in sorted((folder / c).iterdir()) if p.is_file() and not is_system_file(p)]
                 if part == "train" and not images:
                     problems.append(f"{folder / c}: no images")
-                problems += [p for p in (_image_problem(i) for i in images) if p]
+                problems += _decode_problems(images, decoded)
     if not kit:
-        problems += _held_out_problems(root, classes)
+        problems += _held_out_problems(root, classes, decoded)
     if manifest:
         problems += manifest_problems(root)
     return problems
 
 
-def _held_out_problems(root: Path, classes: Sequence[str]) -> list[str]:
+def _decode_problems(images: list[Path], decoded: frozenset[Path]) -> list[str]:
+    return [p for p in _in_parallel(_image_problem, [i for i in images if i not in decoded]) if p]
+
+
+def _held_out_problems(root: Path, classes: Sequence[str], decoded: frozenset[Path] = frozenset()) -> list[str]:
     problems = []
     test = root / "test"
     tests = sorted(p for p in test.iterdir() if p.is_file() and not is_system_file(p)) if test.is_dir() else []
@@ -227,7 +253,7 @@ def _held_out_problems(root: Path, classes: Sequence[str]) -> list[str]:
     elif not tests:
         problems.append(f"{test}: no images")
     problems += [f"{p}: not an image ({', '.join(IMAGE_SUFFIXES)})" for p in tests if p.suffix.lower() not in IMAGE_SUFFIXES]
-    problems += [p for p in (_image_problem(i) for i in tests if i.suffix.lower() in IMAGE_SUFFIXES) if p]
+    problems += _decode_problems([i for i in tests if i.suffix.lower() in IMAGE_SUFFIXES], decoded)
     problems += _answer_problems(root / ANSWERS, {p.name for p in tests}, classes)
     return problems
 
@@ -264,9 +290,9 @@ def _answer_problems(path: Path, images: set[str], classes: Sequence[str]) -> li
     return problems
 
 
-def check_dataset(root: Path, classes: Sequence[str], manifest: bool = True) -> None:
+def check_dataset(root: Path, classes: Sequence[str], manifest: bool = True, decoded: frozenset[Path] = frozenset()) -> None:
     """`dataset_problems` as one DataError: the first problem, and how many more."""
-    problems = dataset_problems(root, classes, manifest)
+    problems = dataset_problems(root, classes, manifest, decoded=decoded)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s); `harness data verify` lists them)" if len(problems) > 1 else ""
         raise DataError(problems[0] + more)

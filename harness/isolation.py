@@ -22,6 +22,7 @@ import shutil
 import stat
 import tempfile
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -71,7 +72,7 @@ class Prepared:
     """What the parent made of a `loaded` message: the inputs of both workers."""
 
     validation: Path
-    test: Path
+    test: Future  # of the held-out tensor's Path: decoded while the first worker counts, verifies and exports
     transform_problem: str | None
 
 
@@ -84,7 +85,8 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
     one image, in a child process under the worker's time and memory limits
     (`transform_runner`); in evaluate mode a problem with it is a failure, in check mode a
     failed check (the default preprocessing stands in, so that the other checks still run).
-    Both tensors are cached per pipeline.
+    Both tensors are cached per pipeline; the competition's held-out tensor is decoded in
+    the background while the first worker runs.
     """
     size = loaded.input_size
     if max(size) > cfg.limits.max_input_size:
@@ -110,8 +112,10 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
                                          cfg.limits.memory_mb, advance)
     if problem and mode != "check":
         raise WorkerError("invalid_output", problem, "transform")
+    test: Future = Future()
     if own is not None and not problem:
-        val, test = parts["val"][1], parts["test"][1]
+        val = parts["val"][1]
+        test.set_result(parts["test"][1])
     else:  # the competition's pipeline (in check mode, standing in for an unusable one): cached, fast
         key = preprocess.pipeline_key(None, cfg.mean, cfg.std)
 
@@ -119,8 +123,15 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
             return preprocess.default_transform(size, cfg.mean, cfg.std)
 
         val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
-        test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline,
-                                           advance, verify=False)  # run_isolated verifies it while the first worker runs
+
+        def decode_test() -> None:  # verify=False: run_isolated verifies it as it hands it over
+            try:
+                test.set_result(preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key,
+                                                         pipeline, advance, verify=False)[0])
+            except BaseException as e:
+                test.set_exception(e)
+
+        threading.Thread(target=decode_test, name="harness-test-tensor", daemon=True).start()
     return Prepared(validation=_hand_over(val, outdir, INPUTS), test=test, transform_problem=problem)
 
 
@@ -190,7 +201,8 @@ def _run_two_workers(submission: StagedSubmission, mode: WorkerMode, cfg: Compet
 
     def hand_over_test() -> None:  # now, before the cache can evict it; verified by its digest
         try:
-            prepared["test"] = cache.verified_copy(prepared["inputs"].test, clean_inputs / prepared["inputs"].test.name)
+            source = prepared["inputs"].test.result()  # decoded meanwhile (`prepare_inputs`)
+            prepared["test"] = cache.verified_copy(source, clean_inputs / source.name)
         except HarnessError as e:
             prepared["test_error"] = e
 

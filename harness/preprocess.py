@@ -28,12 +28,12 @@ if TYPE_CHECKING:
     from harness.data import Dataset
 
 
-def load_image(path: Path) -> np.ndarray:
-    """Decode one image as RGB uint8 H x W x 3 (grayscale becomes 3 equal channels)."""
+def load_image(path: Path, data: bytes | None = None) -> np.ndarray:
+    """Decode one image as RGB uint8 H x W x 3 (grayscale becomes 3 equal channels); from `data` when given."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with Image.open(path if data is None else io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as e:
         raise DataError(f"cannot decode image {path}: {e}") from None
@@ -107,16 +107,22 @@ def cached_tensor(
     miss, so a warm cache never imports albumentations. Returns (the .npy file, whether
     it was a hit). Each file is verified against its stored digest before use and the
     cache is kept under its size cap (`harness.cache`); `verify=False` leaves the check
-    to the caller (`cache.verified_copy`), off the critical path.
+    to the caller (`cache.verified_copy`), off the critical path. A missing file is
+    decoded once under a lock, by parallel decoders, without holding the whole array in
+    memory, and its digest recorded before it appears (`harness.decode`).
     """
     path = cache_path(paths, dataset_sha256, part, input_size, pipeline_key)
-    if path.is_file() and (cache.is_intact(path) if verify else cache.has_digest(path)) and usable_tensor(path, len(paths), tuple(input_size)):
-        return path, True  # (a damaged or tampered cache file fails its digest and is rebuilt)
-    tensor = transform_images(paths, make_pipeline(), on_advance)
-    buffer = io.BytesIO()
-    np.save(buffer, tensor)
-    cache.store(path, buffer.getvalue())
-    return path, False
+
+    def current() -> bool:  # (a damaged or tampered cache file fails its digest and is rebuilt)
+        return path.is_file() and (cache.is_intact(path) if verify else cache.has_digest(path)) and usable_tensor(path, len(paths), tuple(input_size))
+
+    from harness.decode import write_images_npy
+
+    written = write_images_npy(path, paths, make_pipeline, current, on_advance,  # checked and written under a lock
+                               before_publish=lambda built: cache.store_digest(path, built))
+    if written:
+        cache.evict(path.parent, cache.limit_bytes(), keep=path)
+    return path, not written
 
 
 def cached_test_tensor(dataset: Dataset, input_size: tuple[int, int], pipeline: Callable, pipeline_key: str,

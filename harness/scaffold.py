@@ -93,9 +93,7 @@ def source_classes(source: Path, classes: Sequence[str] | None = None) -> dict[s
                        and not data_mod.is_system_file(p))
         if len(files) < MIN_PER_CLASS:
             raise DataError(f"{folder}: {len(files)} image(s); each class needs at least {MIN_PER_CLASS} (train, val, public, private)")
-        for file in files:
-            preprocess.load_image(file)  # DataError naming the file
-        images[name] = files
+        images[name] = files  # each is decoded (a DataError naming it) as it is copied: `_copy_all`
     return images
 
 
@@ -112,26 +110,54 @@ def _split(images: dict[str, list[Path]], seed: int, val_fraction: float, test_f
     return train, val, [test[i] for i in rng.permutation(len(test))]
 
 
-def _statistics(paths: list[Path], size: int) -> tuple[list[float], list[float]]:
+@dataclass(frozen=True)
+class _Copied:
+    """One source image after its only read: its sha256 and what the statistics and the reference need of it."""
+
+    sha256: str
+    statistics: np.ndarray | None  # float64 pixels / 255 of the PIL-resized image (statistics sample only)
+    resized: np.ndarray | None  # uint8, the default pipeline's resize (train images only)
+
+
+def _copy_all(jobs: list[tuple[Path, Path, bool, bool]], size: int) -> list[_Copied]:
+    """Copy (source, target, in the statistics sample, a train image) in parallel: read once, hash, decode, write."""
+    import hashlib
+
+    import albumentations as A
     from PIL import Image
 
-    pixels = []
-    for path in paths:
-        with Image.open(path) as img:
-            pixels.append(np.asarray(img.convert("RGB").resize((size, size)), dtype=np.float64).reshape(-1, 3) / 255.0)
+    resize = A.Resize(size, size)
+
+    def one(job: tuple[Path, Path, bool, bool]) -> _Copied:
+        source, target, sampled, train = job
+        raw = source.read_bytes()
+        image = preprocess.load_image(source, raw)  # DataError naming the file
+        target.write_bytes(raw)
+        pixels = None
+        if sampled:
+            small = Image.fromarray(image).resize((size, size))
+            pixels = np.asarray(small, dtype=np.float64).reshape(-1, 3) / 255.0
+        return _Copied(hashlib.sha256(raw).hexdigest(), pixels, resize(image=image)["image"] if train else None)
+
+    return data_mod._in_parallel(one, jobs)
+
+
+def _statistics(pixels: list[np.ndarray]) -> tuple[list[float], list[float]]:
     stacked = np.concatenate(pixels)
     mean, std = stacked.mean(axis=0), np.maximum(stacked.std(axis=0), 1e-3)
     return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in std]
 
 
-def _centroid_weights(train: dict[str, list[Path]], size: int, mean, std) -> dict:
+def _centroid_weights(train: list[list[np.ndarray]], mean, std) -> dict:
+    """Class means of the resized train images under the default normalisation (per class: a list of uint8 images)."""
+    import albumentations as A
     import torch
 
-    transform = preprocess.default_transform((size, size), mean, std)
+    normalise = A.Normalize(mean=mean, std=std, max_pixel_value=255.0)  # the default pipeline after its resize
     rows = []
-    for files in train.values():
-        x = preprocess.transform_images(files, transform).reshape(len(files), -1)
-        rows.append(x.mean(axis=0))
+    for images in train:
+        x = np.stack([np.asarray(normalise(image=i)["image"], dtype=np.float32).transpose(2, 0, 1) for i in images])
+        rows.append(x.reshape(len(images), -1).mean(axis=0))
     weight = torch.tensor(np.stack(rows), dtype=torch.float32)
     return {"1.weight": weight, "1.bias": -0.5 * (weight ** 2).sum(dim=1)}
 
@@ -173,10 +199,11 @@ def init_competition(
 ) -> Scaffold:
     """Scaffold a competition in `target` from `source`/<class>/* (see module docstring).
 
-    Everything is checked before anything is written; `target` must not exist or be empty.
-    On a failure half-way the partly written `target` is removed. `reference` is
-    `"centroid"` (nearest class mean, instant) or `"cnn"` (`harness.cnn_reference`, about a
-    minute on 2 cores).
+    `target` must not exist or be empty. Each source image is read once (in parallel):
+    hashed, decoded (a DataError names an image that does not decode), written, and
+    measured for the statistics and the reference. On a failure half-way the partly
+    written `target` is removed. `reference` is `"centroid"` (nearest class mean,
+    instant) or `"cnn"` (`harness.cnn_reference`, about a minute on 2 cores).
     """
     if reference not in ("centroid", "cnn"):
         raise HarnessError(f"--reference {reference}: expected centroid or cnn")
@@ -197,26 +224,28 @@ def init_competition(
             with Image.open(f) as img:
                 sides.append(min(img.size))
         input_size = int(min(32, max(8, min(sides))))
-    mean, std = _statistics(sample, input_size)
+    sampled = set(sample)
     created = not target.exists()
     try:
         root = target / "data"
+        jobs = []  # (source, target, in the statistics sample, a train image)
         for part, split in (("train", train), ("val", val)):
             for label, files in split.items():
                 (root / part / label).mkdir(parents=True, exist_ok=True)
-                for f in files:
-                    shutil.copyfile(f, root / part / label / f.name)
+                jobs += [(f, root / part / label / f.name, f in sampled, part == "train") for f in files]
         (root / "test").mkdir(parents=True)
         answers = []
         for index, (f, label, part) in enumerate(test):
             image = f"{index:05d}{f.suffix.lower()}"
-            shutil.copyfile(f, root / "test" / image)
+            jobs.append((f, root / "test" / image, False, False))
             answers.append((image, label, part))
+        copied = _copy_all(jobs, input_size)
+        mean, std = _statistics([c.statistics for c in copied if c.statistics is not None])
         with (root / data_mod.ANSWERS).open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(["image", "label", "part"])
             writer.writerows(answers)
-        data_mod.write_manifest(root, labels)
+        data_mod.write_manifest(root, labels, known={job[1]: c.sha256 for job, c in zip(jobs, copied)})
         import torch
 
         competition = name or target.resolve().name
@@ -226,7 +255,8 @@ def init_competition(
             torch.save(train_cnn(train, input_size, mean, std, seed), target / "reference.pt")
             stub = CNN_STUB
         else:
-            torch.save(_centroid_weights(train, input_size, mean, std), target / "reference.pt")
+            by_class = [[c.resized for job, c in zip(jobs, copied) if job[3] and job[1].parent.name == label] for label in train]
+            torch.save(_centroid_weights(by_class, mean, std), target / "reference.pt")
             stub = REFERENCE_STUB
         (target / "reference.py").write_text(stub.format(name=competition, size=input_size), encoding="utf-8")
         config = target / "pyproject.toml"
