@@ -267,8 +267,12 @@ def _serve_submission(request: WorkerRequest, snapshot, emit, stage: _Stage, std
             "<model>", type(model).__name__, "export", 0,
             f"{export_problem}: the harness recounts every model from its exported graph in a process where no "
             "submission code runs; write the forward without data-dependent Python control flow"),))
-    if request.mode == "check":
-        checks, reasons = pre_submission_checks(sub, model, images[: min(8, len(images))], request.num_classes, request.device)
+    checks, reasons = pre_submission_checks(sub, model, images[: min(8, len(images))], request.num_classes, request.device)
+    if request.mode != "check":  # evaluate refuses whatever check would fail: the two never disagree on a verdict
+        failed = tuple(Violation("<model>", type(model).__name__, name, 0, f"fails the {name} check: {reasons.get(name, '')}")
+                       for name, ok in checks.items() if not ok)
+        report = replace(report, violations=report.violations + failed)
+    else:
         transform_problem = inputs.get("transform_problem")
         checks = {"contract": True, "weights_load": True, "transform": not transform_problem, **checks}
         if transform_problem:
