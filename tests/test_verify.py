@@ -12,7 +12,8 @@ from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.submission import Submission, load_submission
 from harness.tamper import Snapshot, source_violations
 
-CHEATS = sorted((HERE / "cheats").glob("*.py"))
+CHEATS = sorted(p for p in (HERE / "cheats").glob("*.py") if "TRANSFORM_ONLY" not in p.read_text())
+"""Cheats in the model; the ones in the transform are in `test_filters_in_the_transform_are_refused`."""
 PATCHERS = {"patch_ptflops.py", "patch_layer_class.py", "rewrite_code.py"}  # they change global state: only in a worker
 HONEST = sorted((HERE / "honest").glob("*.py"))
 
@@ -235,3 +236,37 @@ def test_check_accepts_honest_models_through_the_clean_recount(invoke, write_con
     assert result.exit_code == 0, result.output
     d = json_of(result.output)
     assert d["passed"] is True and d["checks"]["clean_recount"] is True and d["violations"] == []
+
+
+@pytest.mark.parametrize("extra,refused", [
+    ("A.GaussianBlur(blur_limit=(3, 3), p=1.0)", "A.GaussianBlur"), ("A.Sharpen(p=1.0)", "A.Sharpen"),
+    ("A.Emboss(p=1.0)", "A.Emboss"), ("A.CLAHE(p=1.0)", "A.CLAHE"), ("A.HorizontalFlip(p=1.0)", None),
+    ("A.PadIfNeeded(30, 30)", None),
+])
+def test_filters_in_the_transform_are_refused(extra, refused):
+    import albumentations as A
+
+    from harness.preprocess import check_pipeline
+
+    pipeline = A.Compose([eval(extra), A.Resize(28, 28), A.Normalize()])
+    sample = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    problem = check_pipeline(pipeline, sample, (28, 28))
+    assert (problem is None) if refused is None else (f"uses {refused}:" in problem and "\n" not in problem)
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_compute_in_the_transform(invoke, tmp_path):
+    lb = tmp_path / "lb.csv"
+    result = invoke("evaluate", HERE / "cheats" / "filter_transform.py", "--leaderboard", lb)
+    assert result.exit_code != 0 and "only geometric and normalising transforms are allowed" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_what_check_refuses_attention_across_the_batch(invoke, write_config, tmp_path):
+    config = write_config(profile="modern")
+    path = HERE / "cheats" / "batch_attention.py"
+    checked = invoke("check", path, "--json", "--config", config)
+    assert checked.exit_code == 1 and json_of(checked.output)["checks"]["batch_invariance"] is False
+    result = invoke("evaluate", path, "--leaderboard", tmp_path / "lb.csv", "--config", config)
+    assert result.exit_code != 0 and "batch_invariance" in result.output, result.output
