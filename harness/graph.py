@@ -31,7 +31,7 @@ from torch import fx, nn
 
 from harness.errors import UnsupportedGraph
 from harness.protocol import one_line
-from harness.layers import P, REBUILDERS, channels_hint
+from harness.layers import P, REBUILDERS, channels_hint, conv_padding, with_padding_mode
 
 GRAPH_FILE, WEIGHTS_FILE = "graph.json", "graph-weights.pt"
 FORMAT = 1
@@ -254,6 +254,7 @@ class _State:
     values: dict
     names: dict  # rebuilt module name -> original path
     by_call: dict  # (original path, class path) -> rebuilt module name
+    pads: dict = None  # original path -> (padding_mode, pads) of a convolution's own aten.pad
 
     def layer(self, call: tuple[str, str], make: Callable) -> str:
         """The rebuilt module for one original layer (made once, shared by its calls)."""
@@ -285,6 +286,11 @@ def _rebuild_op(entry: dict, state: _State, counted: set[str]) -> None:
     layer_path, layer_type = _layer_of(entry)
     key = (layer_type, entry["target"])
     spec = REBUILDERS.get(key)
+    padding = conv_padding(layer_type, entry["args"]) if entry["target"] == "aten.pad.default" else None
+    if padding is not None:  # padding_mode="reflect"/...: the rebuilt layer pads itself
+        state.pads = {**(state.pads or {}), layer_path: padding}
+        state.env[entry["name"]] = _decode(entry["args"][0], state.env)
+        return
     if spec is None:
         if layer_type in counted and entry["target"] not in PLUMBING:
             raise UnsupportedGraph(f"{layer_path} ({layer_type.rsplit('.', 1)[-1]}) uses {entry['target']}, which the clean recount does not rebuild")
@@ -295,7 +301,8 @@ def _rebuild_op(entry: dict, state: _State, counted: set[str]) -> None:
     raw = _decode(entry["args"], _Refs())
     real_args = [_resolve(a, state.values, layer_path, i in spec.inputs + spec.ignored) for i, a in enumerate(raw)]
     kwargs = {k: _decode(v, _Refs()) for k, v in entry["kwargs"].items()}
-    module_name = state.layer((layer_path, layer_type), lambda: spec.make(real_args, kwargs, channels_hint(real_args, entry.get("channels"))))
+    module_name = state.layer((layer_path, layer_type), lambda: with_padding_mode(
+        spec.make(real_args, kwargs, channels_hint(real_args, entry.get("channels"))), (state.pads or {}).get(layer_path)))
     call_args = tuple(_as_call_arg(_decode(entry["args"][i], state.env)) for i in spec.inputs if i < len(entry["args"]))
     call = state.graph.call_module(f"layers.{module_name}", call_args)
     state.env[entry["name"]] = spec.result(state.graph, call) if spec.result else call

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHARGE_LIMIT = 0.10
+CHARGE_LIMIT = 0.15
 """Operations charged outside counted layers (see `harness.op_costs`), as a share of the counted MACs.
 
 Measured by scripts/measure_charges.py: it sits in the gap between the largest honest

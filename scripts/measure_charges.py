@@ -4,8 +4,9 @@ For each model: export it with `torch.export` (as the submission's worker does),
 it from the graph (as the clean worker does), count it with ptflops under the trace and
 read the operations charged outside counted layers (`harness.op_costs`). A model that
 cannot be exported or rebuilt is measured in its own process instead (marked `own`).
-Prints one row per model and profile, then the largest honest ratio, the smallest cheat
-ratio among cheats no other rule refuses, and the margin.
+Prints one row per model and profile, then the largest honest ratio, the smallest ratio
+among the cheats that hide compute in charged ops (`MEASURED = True` in the file; the
+others, marked `caught`, are refused by other rules whatever their ratio), and the margin.
 
 Usage:
     PYTHONPATH=. python scripts/measure_charges.py                 # hand-written honest + cheats only
@@ -79,7 +80,8 @@ def corpus(torchvision_too: bool):
         if path.name in PATCHERS:
             continue
         module = _load(path)
-        yield "cheat", path.stem, getattr(module, "PROFILES", ("2021", "modern")), module.build_model, module.INPUT_SIZE
+        group = "cheat" if getattr(module, "MEASURED", False) else "caught"  # caught: by a rule other than the charges
+        yield group, path.stem, getattr(module, "PROFILES", ("2021", "modern")), module.build_model, module.INPUT_SIZE
     if torchvision_too:
         import test_honest
 
@@ -105,7 +107,7 @@ def main() -> None:
             print(f"{group:7} {name:32} {profile:7} {where:8} {charged:12,} {credited:13,} {ratio:8.4f}  {' '.join(others)}", flush=True)
             if group == "honest":
                 honest.append((ratio, name, profile))
-            elif not [o for o in others if not o.startswith("export:")] and credited:
+            elif group == "cheat":
                 cheats.append((ratio, name, profile))
     top, low = max(honest), min(cheats)
     print(f"\nlargest honest ratio: {top[0]:.4f} ({top[1]}, {top[2]}); smallest cheat ratio (no other finding): "

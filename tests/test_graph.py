@@ -105,6 +105,24 @@ def test_transposed_conv_upsample_and_instance_norm_rebuild(tmp_path):
     assert count_complexity(rebuilt, x[:1], "2021").macs == count_complexity(model, x[:1], "2021").macs
 
 
+@pytest.mark.parametrize("mode", ["reflect", "circular", "replicate"])
+@pytest.mark.parametrize("profile", ["2021", "modern"])
+def test_conv_padding_modes_rebuild(mode, profile, tmp_path):
+    from harness.verify import Tracer
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, (3, 5), padding=(1, 2), padding_mode=mode), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 9)).eval()
+    x, rebuilt, _ = _roundtrip(model, (8, 8), tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x), atol=1e-5)
+    assert count_complexity(rebuilt, x[:1], profile).macs == count_complexity(model, x[:1], profile).macs
+    tracer = Tracer(rebuilt, profile)
+    with torch.no_grad(), tracer.tracing(x) as trace:
+        rebuilt(x)
+    assert trace.violations == ()
+
+
 def test_group_norm_without_weights_and_several_groups_rebuilds(tmp_path):
     from torch import nn
 

@@ -230,7 +230,7 @@ def test_an_in_place_write_to_the_input_is_refused():
     assert any("writes in place (mul_)" in v.reason for v in trace.violations)
 
 
-@pytest.mark.parametrize("name,profile", [("adaptive_max_pool.py", "2021"), ("tiny_vit.py", "modern")])
+@pytest.mark.parametrize("name,profile", [("adaptive_max_pool.py", "2021"), ("tiny_vit.py", "modern"), ("threshold_gate.py", "2021")])
 def test_check_accepts_honest_models_through_the_clean_recount(invoke, write_config, name, profile):
     result = invoke("check", HERE / "honest" / name, "--json", "--config", write_config(profile=profile))
     assert result.exit_code == 0, result.output

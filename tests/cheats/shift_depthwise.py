@@ -5,6 +5,7 @@ from torch import nn
 
 INPUT_SIZE = (28, 28)
 EXPECT = "different positions of one tensor"
+MEASURED = True
 
 
 class ShiftDepthwise(nn.Module):
