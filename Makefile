@@ -3,7 +3,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test honest bench zoo-table golden clean-venv
+.PHONY: demo test honest bench zoo-table zoo-formats golden clean-venv
 
 $(VENV)/bin/harness: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,3 +36,6 @@ clean-venv:
 zoo-table: $(VENV)/bin/harness
 	rm -f leaderboard.csv leaderboard.csv.picks.json
 	$(PY) baselines/zoo_table.py --leaderboard leaderboard.csv
+
+zoo-formats: $(VENV)/bin/harness  # the zoo under both formats: 2021 and examples/size-budget.toml (temporary boards)
+	$(PY) baselines/zoo_table.py --formats

@@ -20,8 +20,8 @@ from harness.data import AnswerKey
 from harness.errors import LeaderboardError
 from harness.fileio import atomic_write
 from harness.leaderboard import Entry, check_competition, locked, decode_predictions, profile_macs, read_entries, rewrite_entries
-from harness.metrics import bootstrap_macro_f1
-from harness.scoring import Reference, config_id, total
+from harness.metrics import bootstrap_counts, bootstrap_macro_f1, metric_value, weighted_metric
+from harness.scoring import Reference, Rule, config_id, total
 
 CONFIDENCE = 0.95
 
@@ -97,20 +97,26 @@ def select_final(leaderboard: Path, team: str, ids: list[int], limit: int, compe
     return picks[team]
 
 
-def final_entries(entries: list[Entry], picks: dict[str, list[int]], limit: int) -> dict[str, list[Entry]]:
+def ranked(e: Entry, rule: Rule) -> bool:
+    """A row that takes part in the boards of `rule`'s format: scored, and scored under that format."""
+    return e.scored and e.scoring == rule.label
+
+
+def final_entries(entries: list[Entry], picks: dict[str, list[int]], limit: int, rule: Rule = Rule()) -> dict[str, list[Entry]]:
     """Per team: its manual picks, else its `limit` best public submissions (as on Kaggle)."""
     by_team: dict[str, list[Entry]] = {}
     for e in entries:
-        if e.scored:
+        if ranked(e, rule):
             by_team.setdefault(e.team, []).append(e)
     chosen = {}
     for team, rows in by_team.items():
         manual = [e for e in rows if e.id in set(picks.get(team, []))]
-        chosen[team] = manual or sorted(rows, key=lambda e: (e.public_score, e.time_utc))[:limit]
+        chosen[team] = manual or sorted(rows, key=lambda e: (rule.order(e.public_score), e.time_utc))[:limit]
     return chosen
 
 
-def bootstrap_scores(entries: list[Entry], key: AnswerKey, part: str, ref: Reference, resamples: int, seed: int, num_classes: int) -> dict[int, tuple[float, float]]:
+def bootstrap_scores(entries: list[Entry], key: AnswerKey, part: str, ref: Reference, resamples: int, seed: int, num_classes: int,
+                     rule: Rule = Rule()) -> dict[int, tuple[float, float]]:
     """A 95% percentile interval of each entry's score over image resamples.
 
     The same seeded draws are used for every entry (a paired bootstrap), so
@@ -123,8 +129,12 @@ def bootstrap_scores(entries: list[Entry], key: AnswerKey, part: str, ref: Refer
         predictions = decode_predictions(e.predictions)
         if len(predictions) != len(key.labels):
             continue
-        f1s = bootstrap_macro_f1(labels, predictions[mask], num_classes, resamples, seed)
-        scores = total(e.macs, f1s, ref)
+        if rule.scoring == "2021":
+            f1s = bootstrap_macro_f1(labels, predictions[mask], num_classes, resamples, seed)
+            scores = total(e.macs, f1s, ref)
+        else:
+            counts = bootstrap_counts(len(labels), resamples, seed)
+            scores = rule.score(e.macs, weighted_metric(rule.metric, labels, predictions[mask], counts, num_classes), ref)
         low, high = np.quantile(scores, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
         out[e.id] = (float(low), float(high))
     return out
@@ -146,9 +156,13 @@ def tie_groups(intervals: list[tuple[float, float]]) -> list[int]:
 
 
 def _standings(rows: list[Entry], part: str, counts: dict[str, int], cfg: Competition, key: AnswerKey | None, seed: int) -> list[Standing]:
-    rows = sorted(rows, key=lambda e: (e.score(part), e.time_utc))
-    intervals = bootstrap_scores(rows, key, part, cfg.reference_for(part), cfg.bootstrap_resamples, seed, cfg.num_classes) if key is not None else {}
-    groups = tie_groups([intervals[e.id] for e in rows]) if len(intervals) == len(rows) else [None] * len(rows)
+    rule = cfg.rule
+    rows = sorted(rows, key=lambda e: (rule.order(e.score(part)), e.time_utc))
+    intervals = bootstrap_scores(rows, key, part, cfg.reference_for(part), cfg.bootstrap_resamples, seed, cfg.num_classes,
+                                 rule) if key is not None else {}
+    ordered = [intervals[e.id] if not rule.higher_is_better else (-intervals[e.id][1], -intervals[e.id][0])
+               for e in rows if e.id in intervals]
+    groups = tie_groups(ordered) if len(intervals) == len(rows) else [None] * len(rows)
     return [
         Standing(rank=i + 1, team=e.team, entry_id=e.id, macs=e.macs, params=e.params, f1=e.f1(part), score=e.score(part),
                  ci_low=intervals.get(e.id, (None, None))[0], ci_high=intervals.get(e.id, (None, None))[1],
@@ -168,8 +182,9 @@ def _counts(entries: list[Entry]) -> dict[str, int]:
 def public_board(entries: list[Entry], cfg: Competition, key: AnswerKey | None, seed: int = 0) -> list[Standing]:
     """Best public row per team, ranked, with intervals on the public images only."""
     best: dict[str, Entry] = {}
+    order = cfg.rule.order
     for e in entries:
-        if e.scored and (e.team not in best or e.public_score < best[e.team].public_score):
+        if ranked(e, cfg.rule) and (e.team not in best or order(e.public_score) < order(best[e.team].public_score)):
             best[e.team] = e
     return _standings(list(best.values()), "public", _counts(entries), cfg, key, seed)
 
@@ -177,18 +192,18 @@ def public_board(entries: list[Entry], cfg: Competition, key: AnswerKey | None, 
 def private_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition, key: AnswerKey | None, seed: int = 0) -> list[Standing]:
     """Final standings: each team's best private score among its final picks, with shake-up."""
     public_ranks = {s.team: s.rank for s in public_board(entries, cfg, None)}
-    chosen = final_entries(entries, picks, cfg.final_picks)
-    best = [min(rows, key=lambda e: (e.private_score, e.time_utc)) for rows in chosen.values()]
+    chosen = final_entries(entries, picks, cfg.final_picks, cfg.rule)
+    best = [min(rows, key=lambda e: (cfg.rule.order(e.private_score), e.time_utc)) for rows in chosen.values()]
     board = _standings(best, "private", _counts(entries), cfg, key, seed)
     return [replace(s, public_rank=public_ranks.get(s.team), private_rank=s.rank,
                     change=(public_ranks[s.team] - s.rank) if s.team in public_ranks else None) for s in board]
 
 
-def history(entries: list[Entry], team: str) -> list[dict]:
-    """Every attempt of a team in time order, with the best public score so far."""
+def history(entries: list[Entry], team: str, rule: Rule = Rule()) -> list[dict]:
+    """Every attempt of a team in time order, with the best public score so far (under `rule`'s format)."""
     rows, best = [], None
     for e in sorted((e for e in entries if e.team == team), key=lambda e: e.time_utc):
-        if e.scored and (best is None or e.public_score < best):
+        if ranked(e, rule) and (best is None or rule.order(e.public_score) < rule.order(best)):
             best = e.public_score
         rows.append({"id": e.id, "time_utc": e.time_utc, "status": e.status, "failure": e.failure, "macs": e.macs,
                      "f1": e.public_f1, "score": e.public_score, "best_so_far": best, "submission": e.submission})
@@ -205,18 +220,42 @@ class Rescored:
     outdated: int
     """Scored rows whose MACs for the configured profile come from an older definition of it."""
     backup: Path
+    over_budget: int = 0
+    """Under scoring = "budget": scored rows over a cap (or of unknown size under a byte cap), now failed rows."""
 
 
-def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None) -> Rescored:
-    """Recompute every scored row under the current profile and reference values.
+def part_scores(e: Entry, macs: int, cfg: Competition, key: AnswerKey | None) -> tuple[float, float]:
+    """An entry's public and private score under the configured format, from its recorded F1 or predictions."""
+    rule = cfg.rule
+    if rule.scoring == "2021" or rule.metric == "macro_f1":
+        return (rule.score(macs, e.public_f1, cfg.reference_for("public")),
+                rule.score(macs, e.private_f1, cfg.reference_for("private")))
+    if key is None:
+        raise LeaderboardError(f"rescoring by {rule.metric} needs the answer key: run where the data set is")
+    predictions = decode_predictions(e.predictions)
+    return tuple(metric_value(rule.metric, key.labels[m], predictions[m], cfg.num_classes) for m in (key.public, key.private))
+
+
+def _over_budget(e: Entry, macs: int, cfg: Competition) -> str:
+    """Why a row does not fit the configured caps, or "" when it does."""
+    if cfg.rule.caps.max_weights_bytes is not None and e.stored_bytes is None:
+        return "over budget: the stored bytes were not recorded (evaluated before sizes were); evaluate it again"
+    over = cfg.rule.breaches({"weights_bytes": e.stored_bytes or 0, "params": e.params, "macs": macs})
+    return "over budget: " + "; ".join(c.line() for c in over) if over else ""
+
+
+def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None, key: AnswerKey | None = None) -> Rescored:
+    """Recompute every scored row under the current format, profile and reference values.
 
     The values a row had before its first rescoring are kept in its `original_*`
     columns; the file is backed up first. A row whose MACs for the profile were counted
     by an older definition of it (`profile_version`) is left as it was and counted in
-    `outdated`: its submission must be evaluated again, never mixed in silently.
+    `outdated`: its submission must be evaluated again, never mixed in silently. Under
+    scoring = "budget", a row over a cap becomes a failed `over_budget` row; accuracy is
+    recomputed from the row's predictions with `key`.
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    counts = {"done": 0, "missing": 0, "outdated": 0}
+    counts = {"done": 0, "missing": 0, "outdated": 0, "over_budget": 0}
 
     reference = cfg.reference  # ConfigError before anything is written when none is pinned
     if competition is not None:
@@ -237,18 +276,23 @@ def rescore(leaderboard: Path, cfg: Competition, competition: str | None = None)
             originals = {} if e.original_profile else {
                 "original_public_score": e.public_score, "original_private_score": e.private_score,
                 "original_ref_macs": e.ref_macs, "original_ref_f1": e.ref_f1, "original_profile": e.profile}
+            over = _over_budget(e, macs, cfg)
+            if over:
+                out.append(replace(e, **originals, status="failed", failure="over_budget", message=over, rescored_utc=now))
+                counts["over_budget"] += 1
+                continue
+            public_score, private_score = part_scores(e, macs, cfg, key)
             out.append(replace(
                 e, **originals, macs=macs, profile=cfg.profile, ref_macs=reference.macs, ref_f1=reference.f1,
-                public_score=total(macs, e.public_f1, cfg.reference_for("public")),
-                private_score=total(macs, e.private_f1, cfg.reference_for("private")),
-                rescored_utc=now))
+                public_score=public_score, private_score=private_score, scoring=cfg.rule.label, rescored_utc=now))
             counts["done"] += 1
         return out
 
     _, backup = rewrite_entries(leaderboard, transform)
-    return Rescored(counts["done"], counts["missing"], counts["outdated"], backup)
+    return Rescored(counts["done"], counts["missing"], counts["outdated"], backup, counts["over_budget"])
 
 
 def board_config_ids(entries: list[Entry]) -> set[str]:
-    """The configurations (profile, reference) the rows' scores were computed under."""
-    return {config_id(e.profile, Reference(e.ref_macs, e.ref_f1)) for e in entries if e.scored}
+    """The configurations (format, profile, reference) the rows' scores were computed under."""
+    return {("" if e.scoring == "2021" else f"scoring={e.scoring} ") + config_id(e.profile, Reference(e.ref_macs, e.ref_f1))
+            for e in entries if e.scored}

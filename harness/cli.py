@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A local harness for model-compression competitions.")
 
 
-def _evaluation_json(result) -> dict:
+def _evaluation_json(result, cfg) -> dict:
     e = result.entry
     return {
         "competition": e.competition, "id": e.id, "team": e.team, "submission": e.submission, "macs": e.macs, "params": e.params,
@@ -30,7 +30,7 @@ def _evaluation_json(result) -> dict:
         "profile": e.profile, "input_size": e.input_size, "remaining_today": result.remaining_today,
         "sandbox": result.sandbox, "sandboxed": result.sandbox == "bwrap", "seconds_per_image": result.report.seconds_per_image,
         "notes": list(result.report.notes),
-    }
+    } | ({} if cfg.rule.scoring == "2021" else {**cfg.rule.to_dict(), cfg.rule.metric: e.public_score, "stored_bytes": e.stored_bytes})
 
 
 @app.command()
@@ -64,7 +64,7 @@ def evaluate(
             result = evaluate_submission(paths[0], cfg, leaderboard, team, device,
                                          on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         if as_json:
-            print_json(_evaluation_json(result))
+            print_json(_evaluation_json(result, cfg))
         else:
             out.print(evaluation_panel(result, cfg))
         return
@@ -77,7 +77,7 @@ def evaluate(
             else:
                 err.print(Text(f"error: {path}: {error.message}", style="bold red"))
         elif as_json:
-            print_json(_evaluation_json(result))
+            print_json(_evaluation_json(result, cfg))
         else:
             out.print(evaluation_panel(result, cfg))
     if failures:
@@ -122,7 +122,7 @@ def check(
     if as_json:
         print_json({"competition": identity, **result.to_dict(cfg)})
     else:
-        out.print(check_report(report, cfg, passed, layers, result.sandbox))
+        out.print(check_report(report, cfg, passed, layers, result.sandbox, result.caps))
     if not passed:
         raise typer.Exit(code=1)
 
@@ -187,8 +187,10 @@ def leaderboard_cmd(
         write_board_page(html, entries, board_mod.read_picks(leaderboard), cfg, key, private)
     meta = {"competition": identity, "board": "private" if private else "public", "resamples": cfg.bootstrap_resamples,
             "confidence": board_mod.CONFIDENCE, "config": cfg.config_id, "row_configs": configs, "intervals": key is not None}
+    meta |= cfg.rule.to_dict()
     if as_json:
-        print_json({**meta, "rows": [s.to_dict(private) for s in standings]})
+        extra = (lambda s: {}) if cfg.rule.scoring == "2021" else (lambda s: {cfg.rule.metric: s.score})
+        print_json({**meta, "rows": [s.to_dict(private) | extra(s) for s in standings]})
     elif not standings:
         out.print(f"no scored submissions in {leaderboard} yet: `harness evaluate FILE --leaderboard {leaderboard}` adds one")
     else:
@@ -243,7 +245,7 @@ def history_cmd(
     identity = announce_competition(cfg, show=not as_json)
     entries = read_entries(leaderboard)
     check_competition(entries, identity, leaderboard, cfg.source)
-    rows = history(entries, team)
+    rows = history(entries, team, cfg.rule)
     if not rows:
         raise HarnessError(f"no submissions by team {team!r} in {leaderboard}")
     if plot is not None:
@@ -252,11 +254,12 @@ def history_cmd(
 
         key = answer_key(cfg)
         timeline = forecast_by_day(entries, read_picks(leaderboard), cfg, key, team) if key is not None else None
-        plot_history(rows, team, plot, timeline)
+        label = "public score (lower is better)" if cfg.rule.scoring == "2021" else f"public {cfg.rule.metric} (higher is better)"
+        plot_history(rows, team, plot, timeline, label)
     if as_json:
         print_json({"competition": identity, "team": team, "rows": rows})
     else:
-        out.print(history_table(rows, team))
+        out.print(history_table(rows, team, cfg.rule.score_name))
         if plot is not None:
             out.print(f"plot written to {plot}")
 
@@ -302,7 +305,7 @@ def forecast_cmd(
     if backtest:
         result = forecast_mod.backtest(entries, picks, cfg, key, splits, draws, seed)
         if as_json:
-            print_json({"competition": identity, **result.to_dict()})
+            print_json({"competition": identity, **cfg.rule.to_dict(), **result.to_dict()})
         else:
             out.print(backtest_report(result))
         return
@@ -313,7 +316,7 @@ def forecast_cmd(
 
         plot_rank_probabilities(result, plot)
     if as_json:
-        print_json({"competition": identity, **payload})
+        print_json({"competition": identity, **cfg.rule.to_dict(), **payload})
     else:
         out.print(forecast_table(result, team))
         if plot is not None:
@@ -334,8 +337,12 @@ def rescore_cmd(leaderboard: LeaderboardOpt = Path("leaderboard.csv"), config: C
     from harness.config import PROFILE_CHANGED_IN
 
     cfg = load_cfg(config)
-    result = rescore(leaderboard, cfg, announce_competition(cfg))
+    needs_key = cfg.rule.scoring == "budget" and cfg.rule.metric == "accuracy"
+    key = answer_key(cfg, f"rescoring by {cfg.rule.metric}") if needs_key else None
+    result = rescore(leaderboard, cfg, announce_competition(cfg), key)
     out.print(f"rescored {result.done} row(s) under {cfg.config_id}; backup: {result.backup}")
+    if result.over_budget:
+        err.print(Text(f"note: {result.over_budget} row(s) are over a cap and are now failed over_budget rows", style="yellow"))
     if result.missing:
         err.print(Text(f"note: {result.missing} row(s) lack MACs for profile {cfg.profile} and were left as they were", style="yellow"))
     if result.outdated:

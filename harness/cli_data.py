@@ -96,6 +96,11 @@ def init_cmd(
     classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Class folders to use, in this order (repeat or comma-separate; default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/val/test and public/private split.")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Competition name (default: the folder's name).")] = None,
+    scoring: Annotated[str, typer.Option(help='"2021" (MACs and macro-F1 against the reference, lower is better) or "budget" (a metric under caps, higher is better).')] = "2021",
+    metric: Annotated[Optional[str], typer.Option(help='Under --scoring budget: "accuracy" or "macro_f1" (default).')] = None,
+    max_weights_bytes: Annotated[Optional[int], typer.Option(help="Under --scoring budget: cap on the submission's stored bytes (the .py and its same-stem files).")] = None,
+    max_params: Annotated[Optional[int], typer.Option(help="Under --scoring budget: cap on parameters.")] = None,
+    max_macs: Annotated[Optional[int], typer.Option(help="Under --scoring budget: cap on MACs (as counted by the profile).")] = None,
 ):
     """Scaffold a new competition: data layout, seeded split, answer key, manifest, config, reference.
 
@@ -105,12 +110,17 @@ def init_cmd(
 
     Example:
         harness init mycomp --from ~/images --classes cat,dog,fox
+        harness init mycomp --from ~/images --scoring budget --metric accuracy --max-weights-bytes 32768
     """
+    from harness.config import parse_rule
     from harness.scaffold import init_competition
 
+    given = {"scoring": scoring, "metric": metric, "max_weights_bytes": max_weights_bytes, "max_params": max_params,
+             "max_macs": max_macs}
+    rule = parse_rule({k: v for k, v in given.items() if v is not None})  # a ConfigError naming the key, before anything is written
     wanted = [c.strip() for value in classes or [] for c in value.split(",") if c.strip()] or None
     with err.status(f"building {directory} from {source}", spinner="dots"):
-        made = init_competition(directory, source, wanted, seed=seed, name=name)
+        made = init_competition(directory, source, wanted, seed=seed, name=name, rule=rule)
     out.print(f"created {made.root}: {len(made.classes)} classes, {made.train_images} train, {made.val_images} val, "
               f"{made.test_images} held-out images")
     out.print(f"next: cd {made.root} && harness reference --write && harness check reference.py")

@@ -27,7 +27,7 @@ from typing import Literal, get_args
 from harness.errors import ConfigError
 from harness.fileio import atomic_write
 from harness.sandbox import POLICIES, SandboxPolicy
-from harness.scoring import Part, Reference, config_id
+from harness.scoring import Caps, Metric, Part, Reference, Rule, Scoring, config_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Profile = Literal["2021", "modern"]
@@ -76,6 +76,7 @@ class Competition:
     end: datetime | None = None
     teams: tuple[str, ...] = ()
     reference_private_macs: int | None = None
+    rule: Rule = Rule()
 
     @property
     def num_classes(self) -> int:
@@ -96,10 +97,15 @@ class Competition:
 
     @property
     def config_id(self) -> str:
-        """A short label of what the scores depend on: profile and reference values."""
+        """A short label of what the scores depend on: profile and reference values (and the budget format)."""
         if self.pinned_reference is None:
-            return f"profile={self.profile} (no reference values yet)"
-        return config_id(self.profile, self.reference)
+            base = f"profile={self.profile} (no reference values yet)"
+        else:
+            base = config_id(self.profile, self.reference)
+        if self.rule.scoring == "2021":
+            return base
+        caps = "".join(f" {k}={v}" for k, v in self.rule.caps.items())
+        return f"scoring=budget metric={self.rule.metric}{caps} {base}"
 
     def reference_for(self, part: Part) -> Reference:
         """The reference a score on `part` ("public" or "private") is computed against.
@@ -192,8 +198,11 @@ def _teams(table: dict) -> tuple[str, ...]:
 KNOWN_KEYS = frozenset({
     "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
     "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
-    "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams",
+    "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams", "scoring", "metric", "max_weights_bytes",
+    "max_params", "max_macs",
 })
+SCORINGS: tuple[Scoring, ...] = ("2021", "budget")
+METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
 
 
 def _positive(table: dict, key: str, kind, default):
@@ -224,6 +233,30 @@ def _pinned(table: dict) -> Reference | None:
         missing, given = ("reference_f1", "reference_macs") if f1 is None else ("reference_macs", "reference_f1")
         raise ConfigError(f"[tool.harness] {missing}: missing (required with {given}); `harness reference --write` pins both")
     return None if macs is None else Reference(macs=macs, f1=f1)
+
+
+def parse_rule(table: dict) -> Rule:
+    """The format: `scoring`, `metric` and the caps; the latter two only mean something under "budget"."""
+    scoring = _choice(table, "scoring", SCORINGS, "2021", "unknown scoring format; known:")
+    metric = _choice(table, "metric", METRICS, "macro_f1", "unknown metric; known:")
+    caps = Caps(**{k: _positive(table, k, int, None) for k in ("max_weights_bytes", "max_params", "max_macs")})
+    if scoring == "2021":
+        given = [k for k in ("metric", "max_weights_bytes", "max_params", "max_macs") if k in table]
+        if given and not (given == ["metric"] and metric == "macro_f1"):
+            raise ConfigError(f'[tool.harness] {given[0]}: applies only with scoring = "budget" '
+                              '(the 2021 score is MACs and macro-F1 against the reference)')
+    return Rule(scoring, metric, caps)
+
+
+def rule_lines(rule: Rule) -> list[str]:
+    """The `[tool.harness]` lines that configure `rule` (none for the default 2021 format).
+
+    >>> rule_lines(Rule("budget", "accuracy", Caps(max_weights_bytes=32_768)))
+    ['scoring = "budget"', 'metric = "accuracy"', 'max_weights_bytes = 32768']
+    """
+    if rule.scoring == "2021":
+        return []
+    return [f'scoring = "{rule.scoring}"', f'metric = "{rule.metric}"', *(f"{k} = {v}" for k, v in rule.caps.items())]
 
 
 def parse_config(table: dict, base: Path, source: Path | None = None) -> Competition:
@@ -263,6 +296,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         end=end,
         teams=_teams(table),
         reference_private_macs=_positive(table, "reference_private_macs", int, None),
+        rule=parse_rule(table),
     )
 
 

@@ -56,6 +56,10 @@ class RejectedError(SubmissionError):
     """The verifier found compute that ptflops does not count."""
 
 
+class OverBudgetError(SubmissionError):
+    """Under scoring = "budget", the submission is over a cap (stored bytes, parameters or MACs)."""
+
+
 class WorkerError(SubmissionError):
     """The isolated worker failed: `failure` is one of FAILURE_CLASSES."""
 
@@ -83,5 +87,5 @@ class RulesError(HarnessError):
     exit_code = 7
 
 
-Failure = Literal["timeout", "out_of_memory", "crashed", "invalid_output", "rejected"]
+Failure = Literal["timeout", "out_of_memory", "crashed", "invalid_output", "rejected", "over_budget"]
 FAILURE_CLASSES: tuple[Failure, ...] = get_args(Failure)

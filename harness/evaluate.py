@@ -25,13 +25,13 @@ from harness import data as data_mod
 
 from harness.config import PROFILES_VERSION, Competition
 from harness.data import ensure_dataset
-from harness.errors import DataError, HarnessError, RejectedError, SubmissionError, WorkerError
+from harness.errors import DataError, HarnessError, OverBudgetError, RejectedError, SubmissionError, WorkerError
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
-from harness.metrics import macro_f1
+from harness.metrics import macro_f1, metric_value
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
-from harness.scoring import Reference, Score, compute_score
-from harness.isolation import run_isolated
+from harness.scoring import CapCheck, Reference, Score, compute_score
+from harness.isolation import run_isolated, submission_bytes, submission_files
 from harness.submission import file_hashes
 
 ProgressFn = Callable[[int, int], None]
@@ -53,12 +53,18 @@ def harness_version() -> str:
 
 @dataclass(frozen=True)
 class PartScores:
-    """F1 and score on the public and private parts of the held-out split."""
+    """F1 and score on the public and private parts of the held-out split.
+
+    `public` and `private` are the 2021 formula's terms; `public_score` and
+    `private_score` are what the board ranks under the configured format.
+    """
 
     public_f1: float
     private_f1: float
     public: Score
     private: Score
+    public_score: float
+    private_score: float
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,27 @@ def part_f1s(logits: np.ndarray, key: data_mod.AnswerKey, num_classes: int) -> t
             macro_f1(key.labels[key.private], predictions[key.private], num_classes))
 
 
+def part_metrics(metric: str, logits: np.ndarray, key: data_mod.AnswerKey, num_classes: int) -> tuple[float, float]:
+    """The named metric ("accuracy" or "macro_f1") on the public and on the private part."""
+    predictions = logits.argmax(axis=1)
+    return tuple(metric_value(metric, key.labels[m], predictions[m], num_classes) for m in (key.public, key.private))
+
+
 def score_parts(logits: np.ndarray, key: data_mod.AnswerKey, macs: int, cfg: Competition) -> PartScores:
-    """Macro-F1 and score on each part, each against `cfg.reference_for(part)`."""
+    """Macro-F1 and score on each part, each against `cfg.reference_for(part)`, under the configured format."""
     public_f1, private_f1 = part_f1s(logits, key, cfg.num_classes)
-    return PartScores(public_f1, private_f1, compute_score(macs, public_f1, cfg.reference_for("public")),
-                      compute_score(macs, private_f1, cfg.reference_for("private")))
+    public = compute_score(macs, public_f1, cfg.reference_for("public"))
+    private = compute_score(macs, private_f1, cfg.reference_for("private"))
+    if cfg.rule.scoring == "2021":
+        return PartScores(public_f1, private_f1, public, private, public.total, private.total)
+    public_metric, private_metric = part_metrics(cfg.rule.metric, logits, key, cfg.num_classes)
+    return PartScores(public_f1, private_f1, public, private, cfg.rule.score(macs, public_metric, None),
+                      cfg.rule.score(macs, private_metric, None))
+
+
+def cap_checks(report: ModelReport, stored_bytes: int, cfg: Competition) -> list[CapCheck]:
+    """Every configured cap against the submission's stored bytes, parameters and MACs."""
+    return cfg.rule.checks({"weights_bytes": stored_bytes, "params": report.params, "macs": report.macs})
 
 
 def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
@@ -97,6 +119,7 @@ def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competitio
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
         ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
         original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="", competition=competition,
+        scoring=cfg.rule.label, stored_bytes=submission_bytes(submission_files(path)),
     )
 
 
@@ -107,6 +130,15 @@ def rejection_message(report: ModelReport) -> str:
     first = report.violations[0]
     more = f" (and {len(report.violations) - 1} more; run `harness check` for all)" if len(report.violations) > 1 else ""
     return f"rejected by the verifier: {first}{more}"
+
+
+def _refuse_over_budget(leaderboard: Path, base: Entry, checks: list[CapCheck]) -> None:
+    """Append a failed `over_budget` row (free: not counted against the quota) and raise, when any cap is exceeded."""
+    over = [c for c in checks if not c.within]
+    if over:
+        message = "over budget: " + "; ".join(c.line() for c in over)
+        append_entry(leaderboard, replace(base, failure="over_budget", message=message))
+        raise OverBudgetError(message)
 
 
 def evaluate_submission(
@@ -145,6 +177,7 @@ def evaluate_submission(
         check_quota(leaderboard, known_team, cfg.daily_limit, now)
     base = new_entry(path, known_team or path.stem, cfg, now, competition)
     resolved_team = base.team
+    _refuse_over_budget(leaderboard, base, cfg.rule.checks({"weights_bytes": base.stored_bytes}))  # before any code runs
 
     def on_loaded(loaded) -> None:  # the submission's own TEAM, known once it is imported
         nonlocal resolved_team
@@ -168,10 +201,11 @@ def evaluate_submission(
     if len(outcome.logits) != len(key.labels):
         append_entry(leaderboard, replace(base, failure="invalid_output", message="wrong number of logits"))
         raise WorkerError("invalid_output", f"the worker returned {len(outcome.logits)} logits for {len(key.labels)} images")
+    _refuse_over_budget(leaderboard, base, cap_checks(report, base.stored_bytes, cfg))
     scores = score_parts(outcome.logits, key, report.macs, cfg)
     entry = replace(
         base, status=STATUS_SCORED, public_f1=scores.public_f1, private_f1=scores.private_f1,
-        public_score=scores.public.total, private_score=scores.private.total,
+        public_score=scores.public_score, private_score=scores.private_score,
         predictions=encode_predictions(outcome.logits.argmax(axis=1)),
     )
     entry = append_entry(leaderboard, entry, daily_limit=cfg.daily_limit)
@@ -203,6 +237,8 @@ class CheckResult:
 
     report: ModelReport
     sandbox: SandboxMode
+    caps: tuple[CapCheck, ...] = ()
+    """Under scoring = "budget": each configured cap with the submission's value and headroom."""
 
     @property
     def passed(self) -> bool:
@@ -217,6 +253,8 @@ class CheckResult:
         d["sandbox"] = self.sandbox
         d["violations"] = [{**v, "message": f"{v['module']} ({v['module_type']}): {v['reason']}"} for v in d["violations"]]
         d["macs_term"] = macs_term(self.report.macs, cfg.reference_for("public")) if cfg.has_reference else None
+        if cfg.rule.scoring == "budget":
+            d |= cfg.rule.to_dict() | {"caps": [c.to_dict() for c in self.caps]}
         return d
 
 
@@ -236,7 +274,12 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
     report = outcome.report
     checks = dict(report.checks)
     checks["verifier"] = not report.violations
-    return CheckResult(replace(report, checks=checks), outcome.sandbox)
+    reasons = dict(report.check_reasons)
+    caps = cap_checks(report, submission_bytes(submission_files(path)), cfg)
+    if caps:
+        checks["caps"] = all(c.within for c in caps)
+        reasons["caps"] = "; ".join(c.line() for c in caps if not c.within)
+    return CheckResult(replace(report, checks=checks, check_reasons=reasons), outcome.sandbox, tuple(caps))
 
 
 @dataclass(frozen=True)

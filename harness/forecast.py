@@ -30,12 +30,12 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from harness.board import final_entries, private_board, public_board
+from harness.board import final_entries, private_board, public_board, ranked
 from harness.config import Competition
 from harness.data import AnswerKey
 from harness.errors import HarnessError, LeaderboardError
 from harness.leaderboard import Entry, day_of, decode_predictions
-from harness.metrics import unseen_sample_counts, weighted_macro_f1
+from harness.metrics import unseen_sample_counts, weighted_macro_f1, weighted_metric
 from harness.scoring import Reference, compute_score
 
 TOP = 3
@@ -190,14 +190,19 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
     standings = public_board(entries, cfg, None)
     if not standings:
         raise LeaderboardError("no scored submissions on the board: nothing to forecast")
-    chosen = final_entries(entries, picks, cfg.final_picks)
+    rule = cfg.rule
+    chosen = final_entries(entries, picks, cfg.final_picks, rule)
     teams = {s.team: i for i, s in enumerate(standings)}  # columns in public-rank order
     rows = sorted((e for t in teams for e in chosen[t]), key=lambda e: (e.time_utc, e.id))
     team_of = [teams[e.team] for e in rows]
     predictions = np.stack([_predictions(e, key, cache)[key.public] for e in rows])
     counts = unseen_sample_counts(n_public, n_private, draws, seed)
-    f1 = weighted_macro_f1(key.labels[key.public], predictions, counts, cfg.num_classes)
-    entry_scores = [compute_score(e.macs, f, ref).total for e, f in zip(rows, f1)]
+    if rule.scoring == "2021":
+        f1 = weighted_macro_f1(key.labels[key.public], predictions, counts, cfg.num_classes)
+        entry_scores = [compute_score(e.macs, f, ref).total for e, f in zip(rows, f1)]
+    else:  # oriented so that lower is better below; turned back for the interval
+        values = weighted_metric(rule.metric, key.labels[key.public], predictions, counts, cfg.num_classes)
+        entry_scores = [rule.order(rule.score(e.macs, v, ref)) for e, v in zip(rows, values)]
     team_scores = np.full((draws, len(teams)), np.inf)
     tiebreak = np.zeros((draws, len(teams)), dtype=np.int64)
     for order, (t, s) in enumerate(zip(team_of, entry_scores)):  # rows by time: on a tie the earlier stays
@@ -207,6 +212,8 @@ def forecast_board(entries: list[Entry], picks: dict[str, list[int]], cfg: Compe
     ranks = rank_draws(team_scores, tiebreak)
     tail = (1 - INTERVAL) / 2
     low, high = np.quantile(team_scores, [tail, 1 - tail], axis=0)
+    if rule.higher_is_better:
+        low, high = -high, -low
     result = []
     for i, s in enumerate(standings):
         probabilities = np.bincount(ranks[:, i] - 1, minlength=len(teams)) / draws
@@ -282,7 +289,7 @@ def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition
     """
     if splits < 1:
         raise HarnessError(f"splits must be at least 1, got {splits}")
-    scored = [e for e in entries if e.scored]
+    scored = [e for e in entries if ranked(e, cfg.rule)]
     if not scored:
         raise LeaderboardError("no scored submissions on the board: nothing to backtest")
     cache: dict[int, np.ndarray] = {}
@@ -290,12 +297,18 @@ def backtest(entries: list[Entry], picks: dict[str, list[int]], cfg: Competition
     masks = resplit_masks(key, splits, seed)
     public_f1 = weighted_macro_f1(key.labels, predictions, masks, cfg.num_classes)
     private_f1 = weighted_macro_f1(key.labels, predictions, ~masks, cfg.num_classes)
-    ref = cfg.reference
+    ref, rule = cfg.reference, cfg.rule
+    if rule.scoring == "budget":
+        public_value = weighted_metric(rule.metric, key.labels, predictions, masks, cfg.num_classes)
+        private_value = weighted_metric(rule.metric, key.labels, predictions, ~masks, cfg.num_classes)
     p_top3, p_first, o_top3, o_first, pub_top3, pub_first, covered = [], [], [], [], [], [], []
     for r in range(splits):
         board = [replace(e, public_f1=float(public_f1[i, r]), private_f1=float(private_f1[i, r]),
                          public_score=compute_score(e.macs, float(public_f1[i, r]), ref).total,
                          private_score=compute_score(e.macs, float(private_f1[i, r]), ref).total)
+                 if rule.scoring == "2021" else
+                 replace(e, public_f1=float(public_f1[i, r]), private_f1=float(private_f1[i, r]),
+                         public_score=float(public_value[i, r]), private_score=float(private_value[i, r]))
                  for i, e in enumerate(scored)]
         fc = forecast_board(board, picks, cfg, AnswerKey(key.labels, masks[r]), draws, seed + 1 + r, ref, cache)
         outcome = {s.team: s for s in private_board(board, picks, cfg, None)}

@@ -43,6 +43,18 @@ def submission_files(path: Path) -> list[Path]:
     return sorted({path, *(p for p in path.parent.glob(f"{path.stem}.*") if p.is_file())})
 
 
+def submission_bytes(files: list[Path]) -> int:
+    """The size of a submission as stored: the total bytes of the files its worker is given.
+
+    Pass `submission_files(path)` (or the staged copies of them): what the worker cannot
+    read cannot hold weights, so these bytes are all a submission can load from.
+
+    >>> submission_bytes([Path("submissions/zoo_quantized.py"), Path("submissions/zoo_quantized.pt")]) > 0
+    True
+    """
+    return sum(Path(f).stat().st_size for f in files)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """What the parent made of a `loaded` message: the inputs of both workers."""

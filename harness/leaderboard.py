@@ -78,6 +78,10 @@ class Entry:
     original_profile: str
     rescored_utc: str
     competition: str = ""
+    scoring: str = "2021"
+    """The format the scores were computed under: "2021" or "budget/<metric>" (`Rule.label`)."""
+    stored_bytes: int | None = None
+    """The bytes of the submission's files: the source and every same-stem file."""
 
     @property
     def scored(self) -> bool:
@@ -100,12 +104,12 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
-ADDED_COLUMNS = {"profile_version": "1", "competition": ""}
+ADDED_COLUMNS = {"profile_version": "1", "competition": "", "scoring": "2021", "stored_bytes": ""}
 """Columns added since the first schema, with the cell a row written before them gets;
 a file without them is read so and upgraded on its next append."""
 _TYPES = {f.name: f.type for f in fields(Entry)}
 _NULLABLE = {"public_f1", "private_f1", "public_score", "private_score", "macs", "params", "ref_macs", "ref_f1",
-             "original_public_score", "original_private_score", "original_ref_macs", "original_ref_f1"}
+             "original_public_score", "original_private_score", "original_ref_macs", "original_ref_f1", "stored_bytes"}
 
 
 def encode_predictions(predictions: np.ndarray) -> str:

@@ -1,4 +1,4 @@
-"""Predictions and macro-F1.
+"""Predictions, macro-F1 and accuracy.
 
 Macro-F1 is the mean over every configured class, as the 2021 organisers computed it
 (`f1_score(..., labels=range(num_classes), average="macro", zero_division=0)`): a class
@@ -36,10 +36,56 @@ def bootstrap_macro_f1(
     is in the mean: one absent from both truth and prediction in a resample counts 0, as
     `macro_f1` does.
     """
-    n = len(labels)
+    return weighted_macro_f1(labels, predictions, bootstrap_counts(len(labels), resamples, seed), num_classes)
+
+
+def bootstrap_counts(n: int, resamples: int, seed: int) -> np.ndarray:
+    """`resamples` x `n` seeded bootstrap draws of `n` items, as counts per item.
+
+    >>> bootstrap_counts(5, 3, seed=0).sum(axis=1)
+    array([5, 5, 5])
+    """
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     counts = np.bincount((draws + (np.arange(resamples) * n)[:, None]).ravel(), minlength=resamples * n)
-    return weighted_macro_f1(labels, predictions, counts.reshape(resamples, n), num_classes)
+    return counts.reshape(resamples, n)
+
+
+def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """The share of correct predictions, as scikit-learn's `accuracy_score` (0.0 on no images).
+
+    >>> accuracy(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
+    0.75
+    """
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    return float(np.mean(labels == predictions)) if len(labels) else 0.0
+
+
+def weighted_accuracy(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Accuracy of E x n (or n) predictions under D x n integer weights: E x D (or D).
+
+    Each equals `accuracy_score(labels, p, sample_weight=w)`; a weighting of no images scores 0.
+
+    >>> weighted_accuracy(np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([[1, 1, 1], [1, 2, 0]]))
+    array([0.66666667, 1.        ])
+    """
+    single = np.ndim(predictions) == 1
+    correct = (np.atleast_2d(predictions) == labels).astype(np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    totals = w.sum(axis=1)
+    out = np.divide(correct @ w.T, totals, out=np.zeros((len(correct), len(w))), where=totals > 0)
+    return out[0] if single else out
+
+
+def metric_value(metric: str, labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> float:
+    """The named metric ("accuracy" or "macro_f1") of one set of predictions."""
+    return accuracy(labels, predictions) if metric == "accuracy" else macro_f1(labels, predictions, num_classes)
+
+
+def weighted_metric(metric: str, labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """The named metric under many weightings, as `weighted_macro_f1` and `weighted_accuracy` shape it."""
+    if metric == "accuracy":
+        return weighted_accuracy(labels, predictions, weights)
+    return weighted_macro_f1(labels, predictions, weights, num_classes)
 
 
 def unseen_sample_counts(observed: int, size: int, draws: int, seed: int) -> np.ndarray:

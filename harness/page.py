@@ -76,11 +76,11 @@ def _interval_bar(s: Standing, lo: float, hi: float) -> str:
             f'</span><i style="left:{mark:.1f}%"></i></div>')
 
 
-def _board_table(standings: list[Standing], private: bool, caption: str) -> str:
+def _board_table(standings: list[Standing], private: bool, caption: str, score_name: str = "score") -> str:
     known = [s for s in standings if s.ci_low is not None]
     lo = min((s.ci_low for s in known), default=0.0)
     hi = max((s.ci_high for s in known), default=1.0)
-    headers = ["#", "tie group", "team", "id", "MACs", "macro-F1", "score", f"{CONFIDENCE:.0%} interval", "", "submissions"]
+    headers = ["#", "tie group", "team", "id", "MACs", "macro-F1", score_name, f"{CONFIDENCE:.0%} interval", "", "submissions"]
     if private:
         headers += ["public #", "change"]
     rows = []
@@ -120,19 +120,25 @@ def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competiti
     now = now or datetime.now(timezone.utc)
     configs = ", ".join(sorted(board_config_ids(entries))) or cfg.config_id
     resamples = f"{CONFIDENCE:.0%} intervals from {cfg.bootstrap_resamples:,} seeded bootstrap resamples of the"
+    rule = cfg.rule
+    if rule.scoring == "2021":
+        direction, plane = "Lower scores are better.", "MACs against macro-F1"
+    else:
+        caps = ", ".join(f"{k} = {v:,}" for k, v in rule.caps.items()) or "no caps"
+        direction, plane = f"Ranked by {rule.metric}: higher is better, within every cap ({caps}).", f"Size against {rule.metric}"
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(cfg.name)}: leaderboard</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(cfg.name)}: leaderboard</h1>",
         f"<p class=\"meta\">{len(public)} teams, {sum(e.scored for e in entries)} scored submissions; "
-        f"generated {now:%Y-%m-%d %H:%M} UTC; scores under {escape(configs)}. Lower scores are better.</p>",
+        f"generated {now:%Y-%m-%d %H:%M} UTC; scores under {escape(configs)}. {escape(direction)}</p>",
         "<h2>Public board</h2>",
         "<p class=\"note\">Best public score per team. Teams whose interval overlaps their group leader's "
         "share a tie group (shaded alike); the bar shows the interval and the tick the score.</p>",
-        _board_table(public, False, f"{resamples} public images"),
-        "<h2>MACs against macro-F1</h2>",
-        f'<img alt="every scored submission on MACs against macro-F1, with the Pareto front" '
+        _board_table(public, False, f"{resamples} public images", rule.score_name),
+        f"<h2>{plane}</h2>",
+        f'<img alt="every scored submission on {plane}, with the Pareto front" '
         f'src="{_png(plot_board, entries, cfg)}">',
     ]
     if key is not None:
@@ -140,7 +146,7 @@ def board_page(entries: list[Entry], picks: dict[str, list[int]], cfg: Competiti
     if private:
         parts += ["<h2>Private board (final standings)</h2>",
                   "<p class=\"note\">Each team's best private score among its final picks.</p>",
-                  _board_table(private_board(entries, picks, cfg, key), True, f"{resamples} private images")]
+                  _board_table(private_board(entries, picks, cfg, key), True, f"{resamples} private images", rule.score_name)]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

@@ -73,8 +73,10 @@ def plot_board(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Pat
 
     Contours span the teams' scores; they are drawn only where F1 >= 0.5, since below it
     the F1 term is a flat 1.0 (the region is shaded instead). Each team's best row is
-    labelled on the plot.
+    labelled on the plot. Under scoring = "budget", `plot_budget` draws the board instead.
     """
+    if cfg.rule.scoring == "budget":
+        return plot_budget(entries, cfg, path, part)
     plt = _pyplot()
     rows = [e for e in entries if e.scored]
     fig, ax = plt.subplots(figsize=SIZE_IN)
@@ -118,7 +120,8 @@ def plot_board(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Pat
     return path
 
 
-def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[datetime, float]] | None = None) -> Path:
+def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[datetime, float]] | None = None,
+                 score_label: str = "public score (lower is better)") -> Path:
     """A team's public score per submission over time, and its best so far.
 
     With `p_top3` (from `forecast.forecast_by_day`), a second panel shows the team's
@@ -139,7 +142,7 @@ def plot_history(rows: list[dict], team: str, path: Path, p_top3: list[tuple[dat
     ax.plot(times, [r["score"] for r in scored], "o", label="submission")
     ax.step(times, [r["best_so_far"] for r in scored], where="post", label="best so far")
     ax.axhline(1.0, color="grey", ls="--", lw=0.8, label="reference (1.0)")
-    ax.set_ylabel("public score (lower is better)")
+    ax.set_ylabel(score_label)
     ax.set_title(f"history of {team}")
     ax.legend()
     fig.autofmt_xdate()
@@ -170,5 +173,47 @@ def plot_rank_probabilities(forecast, path: Path | BinaryIO) -> Path | BinaryIO:
     ax.set_ylabel("team, by public rank (outlined: its public rank)")
     ax.set_title(f"shake-up forecast: {forecast.draws} draws from the public images")
     fig.tight_layout()
+    _save(fig, path)
+    return path
+
+
+BUDGET_AXES = (("max_weights_bytes", "stored_bytes", "stored bytes (the .py and its same-stem files, log scale)"),
+               ("max_params", "params", "parameters (log scale)"), ("max_macs", "macs", "MACs (ptflops, log scale)"))
+"""Under "budget", the plot's x axis: the first configured cap's quantity (stored bytes when none is)."""
+
+
+def plot_budget(entries, cfg, path: Path | BinaryIO, part: str = "public") -> Path | BinaryIO:
+    """The budget board: each row's size (bytes, parameters or MACs: the capped one) against its metric.
+
+    The cap is a vertical line (over it nothing is scored); the Pareto front joins the rows
+    no other row beats on both a smaller size and a higher metric.
+    """
+    from harness.board import ranked
+
+    plt = _pyplot()
+    cap_key, column, label = next((a for a in BUDGET_AXES if getattr(cfg.rule.caps, a[0]) is not None), BUDGET_AXES[0])
+    rows = [e for e in entries if ranked(e, cfg.rule) and getattr(e, column)]
+    fig, ax = plt.subplots(figsize=SIZE_IN)
+    colours = plt.get_cmap("tab10")
+    for i, team in enumerate(sorted({e.team for e in rows})):
+        mine = [e for e in rows if e.team == team]
+        ax.scatter([getattr(e, column) for e in mine], [e.score(part) for e in mine], label=team, color=colours(i % 10), s=30, zorder=3)
+        best = max(mine, key=lambda e: e.score(part))
+        ax.annotate(team, (getattr(best, column), best.score(part)), xytext=(5, 4), textcoords="offset points", fontsize=8,
+                    color=colours(i % 10), zorder=5)
+    points = [(getattr(e, column), e.score(part)) for e in rows]
+    front = pareto_front(points)
+    if front:
+        ax.plot([points[i][0] for i in front], [points[i][1] for i in front], color="crimson", lw=1.5, zorder=2, label="Pareto front")
+    limit = getattr(cfg.rule.caps, cap_key)
+    if limit is not None:
+        ax.axvline(limit, color="black", ls="--", lw=1.2, label=f"cap {cap_key} = {limit:,}")
+    sizes = [x for x, _ in points] + ([limit] if limit is not None else [])
+    ax.set_xscale("log")
+    ax.set_xlim(min(sizes) / 1.5, max(sizes) * 1.5)
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"{cfg.rule.metric} ({part})")
+    ax.set_title(f"{cfg.name}: {part} board, higher {cfg.rule.metric} is better, within every cap")
+    ax.legend(loc="best", fontsize=8)
     _save(fig, path)
     return path

@@ -43,9 +43,13 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
     table.add_row("MACs", _fmt_int(e.macs), _fmt_int(cfg.reference.macs))
     table.add_row("params", _fmt_int(e.params), "")
     table.add_row("macro-F1 (public)", _fmt(s.public_f1), _fmt(cfg.reference.f1))
-    table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
-    table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
-    table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
+    if cfg.rule.scoring == "budget":
+        table.add_row("stored bytes", _fmt_int(e.stored_bytes), "")
+        table.add_row(Text(f"{cfg.rule.metric} (public, higher is better)", style="bold"), Text(_fmt(s.public_score), style="bold green"), "")
+    else:
+        table.add_row("MACs term", _fmt(s.public.macs_term), "1.0000")
+        table.add_row("F1 term (public)", _fmt(s.public.f1_term), "0.0000")
+        table.add_row(Text("score (public)", style="bold"), Text(_fmt(s.public.total), style="bold green" if s.public.total < 1 else "bold"), "1.0000")
     notes = [f"row {e.id} appended; {result.remaining_today} submission(s) left today for {e.team} (UTC day)"]
     if result.sandbox == "none":
         notes.append(UNSANDBOXED)
@@ -56,8 +60,9 @@ def evaluation_panel(result, cfg: Competition) -> Panel:
 UNSANDBOXED = "NO sandbox: install bubblewrap, or submissions can read this machine"
 
 
-def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False, sandbox: str = "bwrap") -> Group:
-    """One line per check, the violations, the MACs and the projected MACs term."""
+def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bool = False, sandbox: str = "bwrap",
+                 caps=()) -> Group:
+    """One line per check, the violations, the MACs and the projected MACs term, each cap with its headroom."""
     parts = []
     table = Table(show_header=False, box=None)
     for name, ok in report.checks.items():
@@ -73,8 +78,9 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
         parts.append(Text(f"  x {v}{macs}", style="red"))
     summary = Table(show_header=False, box=None)
     summary.add_row("MACs (scored, profile " + report.profile + ")", _fmt_int(report.macs))
-    summary.add_row("projected MACs term", _fmt(macs_term(report.macs, cfg.reference_for("public"))) if cfg.has_reference
-                    else "- (no reference values yet: `harness reference --write`)")
+    if cfg.rule.scoring == "2021":
+        summary.add_row("projected MACs term", _fmt(macs_term(report.macs, cfg.reference_for("public"))) if cfg.has_reference
+                        else "- (no reference values yet: `harness reference --write`)")
     for profile, macs in report.profile_macs.items():
         if profile != report.profile:
             summary.add_row(f"MACs under the {profile} profile", _fmt_int(macs))
@@ -84,6 +90,13 @@ def check_report(report: ModelReport, cfg: Competition, passed: bool, layers: bo
     summary.add_row("weights file", f"{report.weights_bytes / 1024:.1f} KiB")
     summary.add_row("zero weights", f"{report.sparsity:.1%}")
     parts.append(summary)
+    if caps:
+        budget = Table(title=f"budget (scoring = budget, metric = {cfg.rule.metric})", title_justify="left")
+        for col in ("cap", "limit", "submission", "headroom"):
+            budget.add_column(col, justify="left" if col == "cap" else "right")
+        for c in caps:
+            budget.add_row(c.key, f"{c.limit:,}", f"{c.value:,}", Text(f"{c.headroom:,}", style="green" if c.within else "bold red"))
+        parts.append(budget)
     for note in report.notes:
         parts.append(Text(f"note: {note}", style="yellow"))
     if layers:
@@ -149,7 +162,8 @@ def board_table(standings, private: bool, meta: dict, width: int | None = None) 
     kept = _fit(cells, width, team_min)
     table = Table(title=title, box=box.SIMPLE_HEAVY, caption=caption)
     for col in kept:  # numbers never wrap; team names fold only on very narrow terminals
-        table.add_column(col, justify="left" if col == "team" else "right", no_wrap=col != "team",
+        header = meta.get("metric", "score") + (" (higher is better)" if "metric" in meta else "") if col == "score" else col
+        table.add_column(header, justify="left" if col == "team" else "right", no_wrap=col != "team",
                          min_width=team_min if col == "team" else None)
     for i in range(len(standings)):
         row = []
@@ -175,10 +189,10 @@ def attempts_table(entries, private: bool) -> Table:
     return table
 
 
-def history_table(rows: list[dict], team: str) -> Table:
-    """A team's day-by-day log."""
+def history_table(rows: list[dict], team: str, score_name: str = "score") -> Table:
+    """A team's day-by-day log; `score_name` heads the score column (the metric under "budget")."""
     table = Table(title=f"history of {team}")
-    for col in ("id", "time (UTC)", "status", "MACs", "F1", "score", "best so far"):
+    for col in ("id", "time (UTC)", "status", "MACs", "F1", score_name, "best so far"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(str(r["id"]), r["time_utc"], r["status"] if not r["failure"] else f"failed: {r['failure']}",

@@ -28,7 +28,9 @@ import numpy as np
 
 from harness import data as data_mod
 from harness import preprocess
+from harness.config import rule_lines
 from harness.errors import DataError, HarnessError
+from harness.scoring import Rule
 
 MIN_PER_CLASS = 4  # one train, one val, one public and one private test image
 REFERENCE_STUB = '''"""The reference of the {name} competition, written by `harness init`: a nearest-centroid classifier.
@@ -131,7 +133,7 @@ def _centroid_weights(train: dict[str, list[Path]], size: int, mean, std) -> dic
     return {"1.weight": weight, "1.bias": -0.5 * (weight ** 2).sum(dim=1)}
 
 
-def _config_text(name: str, source: Path, classes: Sequence[str], mean, std, seed: int) -> str:
+def _config_text(name: str, source: Path, classes: Sequence[str], mean, std, seed: int, rule: Rule = Rule()) -> str:
     return "\n".join([
         "[tool.harness]",
         f"# Created by `harness init` from {source}. Paths are relative to this file.",
@@ -145,6 +147,7 @@ def _config_text(name: str, source: Path, classes: Sequence[str], mean, std, see
         "daily_limit = 10",
         "final_picks = 2",
         "bootstrap_resamples = 1000",
+        *rule_lines(rule),
         "# start = 2026-12-01T00:00:00Z        # optional: submissions open (UTC)",
         "# end = 2026-12-31T23:59:59Z          # optional: submissions close, the private board may be revealed",
         '# teams = ["alpha", "beta"]           # optional: the registered teams',
@@ -162,6 +165,7 @@ def init_competition(
     val_fraction: float = 0.15,
     test_fraction: float = 0.3,
     input_size: int | None = None,
+    rule: Rule = Rule(),
 ) -> Scaffold:
     """Scaffold a competition in `target` from `source`/<class>/* (see module docstring).
 
@@ -209,7 +213,7 @@ def init_competition(
         competition = name or target.resolve().name
         (target / "reference.py").write_text(REFERENCE_STUB.format(name=competition, size=input_size), encoding="utf-8")
         config = target / "pyproject.toml"
-        config.write_text(_config_text(competition, Path(source), labels, mean, std, seed), encoding="utf-8")
+        config.write_text(_config_text(competition, Path(source), labels, mean, std, seed, rule), encoding="utf-8")
     except BaseException:
         if created:
             shutil.rmtree(target, ignore_errors=True)
