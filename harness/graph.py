@@ -30,6 +30,7 @@ import torch
 from torch import fx, nn
 
 from harness.errors import UnsupportedGraph
+from harness.op_costs import graph_op_refusal
 from harness.protocol import one_line
 from harness.layers import P, REBUILDERS, channels_hint, conv_padding, with_padding_mode
 
@@ -295,6 +296,11 @@ def _rebuild_op(entry: dict, state: _State, counted: set[str]) -> None:
         if layer_type in counted and entry["target"] not in PLUMBING:
             raise UnsupportedGraph(f"{layer_path} ({layer_type.rsplit('.', 1)[-1]}) uses {entry['target']}, which the clean recount does not rebuild")
         target = _target(entry["target"])
+        refusal = graph_op_refusal(target) if entry["target"] not in SYMBOLIC and layer_type not in counted else None
+        if refusal == "writes in place" and _refs(entry["args"][:1])[:1] and not _is_graph_input(_refs(entry["args"][:1])[0], state):
+            refusal = None  # a tensor the graph made itself may be updated in place (a residual `out += x`)
+        if refusal:  # a fixed category, the node and the op: the closed language of the clean worker
+            raise UnsupportedGraph(f"node {entry['name']}: op {entry['target']} is refused ({refusal})")
         args, kwargs = _decode(entry["args"], state.env), {k: _decode(v, state.env) for k, v in entry["kwargs"].items()}
         state.env[entry["name"]] = state.graph.call_function(target, tuple(args), kwargs)
         return
@@ -364,6 +370,12 @@ def _attention(group: list[dict], rest: list[dict], state: _State, targets: dict
     projected = _descendants(group, next(e["name"] for e in reversed(group) if e.get("target") == "aten.linear.default"))
     for name in (n for n in used if n not in symbolic):
         state.env[name] = state.graph.call_function(operator.getitem, (call, 0 if name in projected else 1))
+
+
+def _is_graph_input(name: str, state: _State) -> bool:
+    """The model's input, a weight or a constant: never written in place."""
+    node = state.env.get(name) if name in state.env else None
+    return name in state.values or (isinstance(node, fx.Node) and node.op in ("placeholder", "get_attr"))
 
 
 def _is_size(name: str, state: _State) -> bool:

@@ -124,3 +124,30 @@ def attention_macs(args) -> int:
     q, k, v = args[:3]
     batch = math.prod(q.shape[:-2])
     return int(batch * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1]))
+
+
+def graph_op_refusal(op) -> str | None:
+    """Why the clean worker may not run this aten op overload outside counted layers; None when it may.
+
+    Convolutions and matmuls may be built (the verifier then names them as uncounted compute);
+    anything else must be in the op table, and an op that writes its first argument in place is refused.
+
+    >>> import torch
+    >>> graph_op_refusal(torch.ops.aten.add.Tensor) is None
+    True
+    >>> graph_op_refusal(torch.ops.aten.from_file.default)
+    'not in the op table'
+    >>> graph_op_refusal(torch.ops.aten.add_.Tensor)
+    'writes in place'
+    """
+    import torch
+    from torch.utils.flop_counter import flop_registry
+
+    packet = op._overloadpacket
+    args = op._schema.arguments
+    if args and args[0].alias_info is not None and args[0].alias_info.is_write:
+        return "writes in place"
+    if packet in flop_registry or packet.__name__ in ATTENTION_KERNELS:
+        return None
+    kind = op_kind(getattr(op, "namespace", ""), packet.__name__, torch.Tag.pointwise in op.tags, op.is_view)
+    return None if kind is not None else "not in the op table"

@@ -172,6 +172,15 @@ def _tensors(obj) -> list[torch.Tensor]:
     return found
 
 
+_FAILED: list[tuple[str, str]] = []
+"""(module path, op name) of the last op that raised under a trace."""
+
+
+def failed_op() -> tuple[str, str] | None:
+    """(module path, op name) of the last op that raised under a trace, or None: a failure named without its text."""
+    return _FAILED[-1] if _FAILED else None
+
+
 class _Dispatch(TorchDispatchMode):
     def __init__(self, tracer: "Tracer"):
         super().__init__()
@@ -179,7 +188,12 @@ class _Dispatch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception:
+            module = self.tracer.stack.owner(self.tracer.model)[0]
+            _FAILED[:] = [(module, str(func._overloadpacket.__name__))]
+            raise
         self.tracer._on_op(func, args, kwargs, out)
         return out
 

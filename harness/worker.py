@@ -321,8 +321,17 @@ def _serve_recount(request: WorkerRequest, snapshot, emit, stage: _Stage, stdin)
     gc.freeze()  # the tracer allocates per op: spare the collector a scan of everything torch imported
     # the file is read as text only (the source scan); it is never imported here
     stub = Submission(Path(request.submission), inputs.get("team") or "", tuple(images.shape[2:]), None, False)
-    report, logits = analyse(stub, model, images, request.profile, request.batch_size, request.num_classes, snapshot,
-                             request.device, _progress_emitter(emit, len(images)))
+    try:  # test images are in play from here: a failure says where, never what the exception said (it could carry pixels)
+        report, logits = analyse(stub, model, images, request.profile, request.batch_size, request.num_classes, snapshot,
+                                 request.device, _progress_emitter(emit, len(images)))
+    except MemoryError:
+        raise
+    except Exception as e:
+        from harness.verify import failed_op
+
+        where = failed_op()
+        raise WorkerError("crashed", f"the rebuilt graph failed ({type(e).__name__}) in op {where[1]} of {names.get(where[0].removeprefix('layers.'), where[0])}"
+                          if where else f"the rebuilt graph failed ({type(e).__name__}) outside any traced op") from None
 
     def original(module: str) -> str:  # "layers.m3" -> the submission's own module path
         head, _, rest = module.partition(" ")
