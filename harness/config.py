@@ -76,6 +76,7 @@ class Competition:
     end: datetime | None = None
     teams: tuple[str, ...] = ()
     reference_private_macs: int | None = None
+    max_submission_mb: int = 50
     rule: Rule = Rule()
 
     @property
@@ -199,7 +200,7 @@ KNOWN_KEYS = frozenset({
     "name", "data", "classes", "mean", "std", "reference", "reference_macs", "reference_f1", "reference_private_f1",
     "reference_private_macs", "profile", "split_seed", "daily_limit", "final_picks", "bootstrap_resamples", "batch_size",
     "builder", "timeout_s", "memory_mb", "sandbox", "start", "end", "teams", "scoring", "metric", "max_weights_bytes",
-    "max_params", "max_macs",
+    "max_params", "max_macs", "max_submission_mb",
 })
 SCORINGS: tuple[Scoring, ...] = ("2021", "budget")
 METRICS: tuple[Metric, ...] = ("accuracy", "macro_f1")
@@ -296,6 +297,7 @@ def parse_config(table: dict, base: Path, source: Path | None = None) -> Competi
         end=end,
         teams=_teams(table),
         reference_private_macs=_positive(table, "reference_private_macs", int, None),
+        max_submission_mb=_positive(table, "max_submission_mb", int, 50),
         rule=parse_rule(table),
     )
 

@@ -25,13 +25,14 @@ from harness import data as data_mod
 
 from harness.config import PROFILES_VERSION, Competition
 from harness.data import ensure_dataset
-from harness.errors import DataError, HarnessError, OverBudgetError, RejectedError, SubmissionError, WorkerError
+from harness.errors import DataError, HarnessError, OverBudgetError, RejectedError, WorkerError
 from harness.leaderboard import STATUS_FAILED, STATUS_SCORED, Entry, append_entry, check_competition, check_quota, encode_predictions, read_entries, remaining_today
 from harness.metrics import macro_f1, metric_value
 from harness.report import ModelReport
 from harness.sandbox import SandboxMode, resolve_mode
 from harness.scoring import CapCheck, Reference, Score, compute_score
 from harness.isolation import run_isolated, submission_bytes, submission_files
+from harness.staging import StagedSubmission, staged
 from harness.submission import file_hashes
 
 ProgressFn = Callable[[int, int], None]
@@ -108,9 +109,14 @@ def cap_checks(report: ModelReport, stored_bytes: int, cfg: Competition) -> list
     return cfg.rule.checks({"weights_bytes": stored_bytes, "params": report.params, "macs": report.macs})
 
 
-def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
-    """A failed attempt of `team` with `path`'s hashes and the configuration's values: the row every evaluation starts from."""
-    file_sha, weights_sha = file_hashes(path)
+def new_entry(submission: StagedSubmission | Path, team: str, cfg: Competition, now: datetime, competition: str = "") -> Entry:
+    """A failed attempt of `team` with the submission's hashes and the configuration's values: the row every evaluation starts from."""
+    if isinstance(submission, StagedSubmission):
+        path, file_sha, weights_sha = submission.original, submission.file_sha256, submission.weights_sha256
+        stored = submission_bytes(list(submission.files))
+    else:
+        path, (file_sha, weights_sha) = submission, file_hashes(submission)
+        stored = submission_bytes(submission_files(submission))
     return Entry(
         id=0, time_utc=now.isoformat(timespec="seconds"), team=team, status=STATUS_FAILED, failure="", message="",
         submission=str(path), file_sha256=file_sha, weights_sha256=weights_sha, input_size="", macs=None, params=None,
@@ -119,7 +125,7 @@ def new_entry(path: Path, team: str, cfg: Competition, now: datetime, competitio
         ref_macs=cfg.reference.macs, ref_f1=cfg.reference.f1, harness_version=harness_version(),
         ptflops_version=ptflops_version(), predictions="", original_public_score=None, original_private_score=None,
         original_ref_macs=None, original_ref_f1=None, original_profile="", rescored_utc="", competition=competition,
-        scoring=cfg.rule.label, stored_bytes=submission_bytes(submission_files(path)),
+        scoring=cfg.rule.label, stored_bytes=stored,
     )
 
 
@@ -152,47 +158,36 @@ def evaluate_submission(
 ) -> EvaluationResult:
     """Score one submission and append it to `leaderboard` (see module docstring).
 
-    A failure after the submission was found appends a failed attempt (which does
-    not count against the quota) and raises; nothing is ever scored from it.
+    The submission is staged first (`harness.staging`): the team, the hashes and both
+    workers use that copy, never the original again. A failure after that appends a
+    failed attempt (which does not count against the quota) and raises; nothing is
+    ever scored from it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SubmissionError(f"submission not found: {path}")
-    if path.suffix != ".py":
-        raise SubmissionError(f"{path}: a submission is a .py file")
     from harness import rules
 
     now = now or datetime.now(timezone.utc)
     rules.check_window(cfg, now)
     resolve_mode(cfg.sandbox)  # sandbox = "required" without bwrap: refuse before anything runs
     cfg.reference  # noqa: B018 - raises ConfigError when no reference values are pinned yet: nothing can be scored
-    entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
-    dataset = ensure_dataset(cfg)
-    competition = data_mod.competition_identity(cfg.name, dataset.root)
-    check_competition(entries, competition, leaderboard, cfg.source)
-    key = data_mod.read_answer_key(dataset)
-    known_team = team or rules.declared_team(path)
-    if known_team:  # before any of the submission's code runs
-        rules.check_team(cfg, known_team)
-        check_quota(leaderboard, known_team, cfg.daily_limit, now)
-    base = new_entry(path, known_team or path.stem, cfg, now, competition)
-    resolved_team = base.team
-    _refuse_over_budget(leaderboard, base, cfg.rule.checks({"weights_bytes": base.stored_bytes}))  # before any code runs
-
-    def on_loaded(loaded) -> None:  # the submission's own TEAM, known once it is imported
-        nonlocal resolved_team
-        resolved_team = team or loaded.team
-        if resolved_team != known_team:  # a computed TEAM: not checked before the import
-            rules.check_team(cfg, resolved_team)
-            check_quota(leaderboard, resolved_team, cfg.daily_limit, now)
-
-    try:
-        outcome = run_isolated(path, "evaluate", cfg, dataset, team, device, on_loaded, on_progress)
-    except WorkerError as e:
-        append_entry(leaderboard, replace(base, team=resolved_team, failure=e.failure, message=e.message))
-        raise
+    with staged(path, cfg.max_submission_mb) as submission:
+        team = rules.submission_team(submission.file, team)  # before any of the submission's code runs
+        rules.check_team(cfg, team)
+        entries = read_entries(leaderboard)  # a damaged board is reported before any work is done
+        dataset = ensure_dataset(cfg)
+        competition = data_mod.competition_identity(cfg.name, dataset.root)
+        check_competition(entries, competition, leaderboard, cfg.source)
+        check_quota(leaderboard, team, cfg.daily_limit, now)
+        key = data_mod.read_answer_key(dataset)
+        base = new_entry(submission, team, cfg, now, competition)
+        _refuse_over_budget(leaderboard, base, cfg.rule.checks({"weights_bytes": base.stored_bytes}))  # before any code runs
+        try:
+            outcome = run_isolated(submission, "evaluate", cfg, dataset, team, device, on_progress)
+        except WorkerError as e:
+            append_entry(leaderboard, replace(base, failure=e.failure, message=e.message))
+            raise
     report = outcome.report
-    base = replace(base, team=report.team, input_size=f"{report.input_size[0]}x{report.input_size[1]}", macs=report.macs,
+    base = replace(base, input_size=f"{report.input_size[0]}x{report.input_size[1]}", macs=report.macs,
                    params=report.params, profile_macs=json.dumps(report.profile_macs, sort_keys=True))
     if report.violations or outcome.logits is None:
         message = rejection_message(report)
@@ -265,17 +260,16 @@ def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progr
     clean one on the held-out images (never their labels). Returns its report, with
     `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SubmissionError(f"submission not found: {path}")
     resolve_mode(cfg.sandbox)
     dataset = ensure_dataset(cfg)
-    outcome = run_isolated(path, "check", cfg, dataset, None, device, on_progress=on_progress)
+    with staged(Path(path), cfg.max_submission_mb) as submission:
+        outcome = run_isolated(submission, "check", cfg, dataset, None, device, on_progress=on_progress)
+        stored = submission_bytes(list(submission.files))
     report = outcome.report
     checks = dict(report.checks)
     checks["verifier"] = not report.violations
     reasons = dict(report.check_reasons)
-    caps = cap_checks(report, submission_bytes(submission_files(path)), cfg)
+    caps = cap_checks(report, stored, cfg)
     if caps:
         checks["caps"] = all(c.within for c in caps)
         reasons["caps"] = "; ".join(c.line() for c in caps if not c.within)

@@ -12,42 +12,51 @@
 
 Usage:
     outcome = run_isolated(Path("submissions/team4.py"), "evaluate", cfg, dataset, None, "cpu")
+    outcome.report.team                             # 'team4': the parent's, never the worker's
     outcome.report.macs, outcome.logits.shape      # (191336, (554, 9))
 """
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from harness import cache
 from harness import data as data_mod
 from harness import preprocess
 from harness.config import Competition
 from harness.data import Dataset
-from harness.errors import SubmissionError, WorkerError
-from harness.protocol import Loaded, WorkerMode, WorkerRequest
-from harness.report import ModelReport, Violation
+from harness.errors import HarnessError, SubmissionError, WorkerError
+from harness.protocol import Loaded, WorkerMode, WorkerRequest, one_line
+from harness.report import ModelReport, Violation, fixed_notes
+from harness.rules import submission_team
 from harness.sandbox import SandboxMode, resolve_mode
+from harness.staging import StagedSubmission, is_sibling, staged
 from harness.worker import INPUTS, WorkerLimits, WorkerOutcome, new_outdir, run_worker
 
 ProgressFn = Callable[[int, int], None]
 
 
 def submission_files(path: Path) -> list[Path]:
-    """The files a submission's worker may read: the file and the same-stem files beside it."""
-    path = Path(path).resolve()
-    return sorted({path, *(p for p in path.parent.glob(f"{path.stem}.*") if p.is_file())})
+    """The files staging takes for `path`: the file and its literal same-stem regular siblings (names only, nothing read).
+
+    Evaluation itself uses the staged copies (`StagedSubmission.files`), never these.
+    """
+    path = Path(path).absolute()
+    return sorted(p for p in path.parent.iterdir()
+                  if (p == path or is_sibling(p.name, path.stem)) and stat.S_ISREG(os.lstat(p).st_mode))
 
 
 def submission_bytes(files: list[Path]) -> int:
     """The size of a submission as stored: the total bytes of the files its worker is given.
 
-    Pass `submission_files(path)` (or the staged copies of them): what the worker cannot
-    read cannot hold weights, so these bytes are all a submission can load from.
+    Pass the staged copies (`StagedSubmission.files`): what the worker cannot read cannot
+    hold weights, so these bytes are all a submission can load from.
 
     >>> submission_bytes([Path("submissions/zoo_quantized.py"), Path("submissions/zoo_quantized.pt")]) > 0
     True
@@ -101,42 +110,46 @@ def prepare_inputs(loaded: Loaded, mode: WorkerMode, cfg: Competition, dataset: 
             on_progress(done, len(dataset.test_images))
 
     val, _ = preprocess.cached_tensor(samples, dataset.manifest_sha256, "val", size, key, pipeline)
-    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance)
+    test, _ = preprocess.cached_tensor(dataset.test_images, dataset.manifest_sha256, "test", size, key, pipeline, advance,
+                                       verify=False)  # run_isolated verifies it while the first worker runs
     return Prepared(validation=_hand_over(val, outdir, INPUTS), test=test, transform_problem=problem)
 
 
 def _hand_over(source: Path, folder: Path, name: str | None = None) -> Path:
-    """Put a file in a worker's own folder (a hard link when possible)."""
-    target = folder / (name or source.name)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-    os.chmod(target, 0o644)
-    return target
+    """A private read-only copy of a (just verified) cached tensor in a worker's input folder: never a link."""
+    return cache.private_copy(source, folder / (name or source.name))
+
+
+def _input_folder() -> Path:
+    """A folder the parent fills and a worker sees read-only."""
+    folder = Path(tempfile.mkdtemp(prefix="harness-inputs-"))
+    os.chmod(folder, 0o755)
+    return folder
 
 
 def run_isolated(
-    path: Path, mode: WorkerMode, cfg: Competition, dataset: Dataset, team: str | None, device: str,
-    on_loaded: Callable[[Loaded], None] | None = None, on_progress: ProgressFn | None = None,
+    submission: StagedSubmission | Path, mode: WorkerMode, cfg: Competition, dataset: Dataset, team: str | None,
+    device: str, on_progress: ProgressFn | None = None,
 ) -> WorkerOutcome:
-    """Run a submission in two isolated workers under the competition's limits (module docstring).
+    """Run a staged submission in two isolated workers under the competition's limits (module docstring).
 
-    `on_loaded(loaded)` runs as soon as the submission's contract is known (the quota
-    check of `evaluate`); raising there stops everything.
+    A path is staged first (`harness.staging`); the workers only ever see the staged
+    copy. The team is the parent's (`rules.submission_team`), fixed before either starts.
     """
+    if not isinstance(submission, StagedSubmission):
+        with staged(submission, cfg.max_submission_mb) as copy:
+            return run_isolated(copy, mode, cfg, dataset, team, device, on_progress)
+    team = submission_team(submission.file, team)
     sandbox: SandboxMode = resolve_mode(cfg.sandbox)
-    path = Path(path).resolve()
     first_dir, clean_dir = new_outdir(sandbox), new_outdir(sandbox)
-    first_inputs = Path(tempfile.mkdtemp(prefix="harness-inputs-"))  # read-only for the first worker: its images
-    os.chmod(first_inputs, 0o755)
+    first_inputs, clean_inputs = _input_folder(), _input_folder()
     limits = WorkerLimits(cfg.limits.timeout_s, cfg.limits.memory_mb)
     graph_ready, recount_inputs, clean_result = threading.Event(), {}, {}
-    prepared: dict[str, Prepared] = {}
+    prepared: dict = {}
 
     def request(worker_mode: WorkerMode, outdir: Path) -> WorkerRequest:
-        return WorkerRequest(mode=worker_mode, submission=str(path), team=team, profile=cfg.profile, batch_size=cfg.batch_size,
-                             num_classes=cfg.num_classes, device=device, outdir=str(outdir))
+        return WorkerRequest(mode=worker_mode, submission=str(submission.file), team=team, profile=cfg.profile,
+                             batch_size=cfg.batch_size, num_classes=cfg.num_classes, device=device, outdir=str(outdir))
 
     def clean_worker() -> None:  # starts now, imports torch while the first worker runs
         def inputs(_ready) -> dict:
@@ -146,27 +159,35 @@ def run_isolated(
         try:
             clean_result["outcome"] = run_worker(
                 request("recount", clean_dir), inputs, WorkerLimits(2 * limits.timeout_s, limits.memory_mb), sandbox,
-                readable=[path, first_dir], writable=[clean_dir], on_progress=on_progress)
+                readable=[submission.file, first_dir, clean_inputs], writable=[clean_dir], on_progress=on_progress)
         except WorkerError as e:
             clean_result["error"] = e
 
     def provide(loaded: Loaded) -> dict:
-        if on_loaded:
-            on_loaded(loaded)
         prepared["inputs"] = prepare_inputs(loaded, mode, cfg, dataset, first_inputs, on_progress)
+        handing.start()  # verify and copy the test tensor while the first worker counts
         return {"tensor": str(prepared["inputs"].validation), "transform_problem": prepared["inputs"].transform_problem}
 
+    def hand_over_test() -> None:  # now, before the cache can evict it; verified by its digest
+        try:
+            prepared["test"] = cache.verified_copy(prepared["inputs"].test, clean_inputs / prepared["inputs"].test.name)
+        except HarnessError as e:
+            prepared["test_error"] = e
+
+    handing = threading.Thread(target=hand_over_test, daemon=True)
     thread = threading.Thread(target=clean_worker, daemon=True)
     thread.start()
     try:
-        first = run_worker(request(mode, first_dir), provide, limits, sandbox, readable=[*submission_files(path), first_inputs],
+        first = run_worker(request(mode, first_dir), provide, limits, sandbox, readable=[*submission.files, first_inputs],
                            writable=[first_dir])
         if first.report.violations:
-            return replace(first, logits=None)  # rejected: nothing of it is ever scored
+            return _unscored(first, team)
         if "inputs" not in prepared:
             raise WorkerError("crashed", "the worker finished without asking for its inputs")
-        test = _hand_over(prepared["inputs"].test, clean_dir)
-        recount_inputs.update(graph_dir=str(first_dir), tensor=str(test), team=first.report.team)
+        handing.join()
+        if "test_error" in prepared:
+            raise prepared["test_error"]
+        recount_inputs.update(graph_dir=str(first_dir), tensor=str(prepared["test"]), team=team)
         graph_ready.set()
         thread.join()
         if "error" in clean_result:
@@ -174,27 +195,47 @@ def run_isolated(
             if e.stage != "recount" or e.failure not in ("crashed", "invalid_output"):
                 raise e
             problem = Violation("<model>", "graph", "recount", 0, f"cannot be recounted from its exported graph: {e.message}")
-            return replace(first, logits=None, report=replace(first.report, violations=first.report.violations + (problem,)))
+            return _unscored(first, team, (problem,))
         clean = clean_result["outcome"]
-        return replace(clean, report=merge_reports(first.report, clean.report))
+        return replace(clean, report=merge_reports(first.report, clean.report, team))
     finally:
         graph_ready.set()  # an empty answer tells a waiting clean worker to stop: no need to wait for it
-        for folder in (first_dir, first_inputs, clean_dir):
+        if handing.is_alive():
+            handing.join()
+        for folder in (first_dir, first_inputs, clean_dir, clean_inputs):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def merge_reports(first: ModelReport, clean: ModelReport) -> ModelReport:
-    """The clean recount's count and findings, with what only the submission's own process can tell."""
+def _unscored(first: WorkerOutcome, team: str, problems: tuple[Violation, ...] = ()) -> WorkerOutcome:
+    """The first worker's outcome when nothing of it is scored: the parent's team, the fixed notes, no logits."""
+    report = first.report
+    return replace(first, logits=None, report=replace(report, team=team, notes=fixed_notes(report.notes),
+                                                      violations=report.violations + problems))
+
+
+def merge_reports(first: ModelReport, clean: ModelReport, team: str) -> ModelReport:
+    """The clean recount's count and findings, with what only the submission's own process can tell.
+
+    The team is the parent's. Whatever the first worker reports that the clean worker
+    re-derives (MACs, input size) must agree, else the entry is rejected; its notes are
+    kept only when they are sentences of the harness's own (`report.fixed_notes`).
+    """
     violations = list(dict.fromkeys(first.violations + clean.violations))
-    if first.macs != clean.macs and not violations:
+    if first.team != one_line(team, 64):
+        violations.append(Violation("<model>", "report", "team", 0, "its own process reported another team than the one "
+                                    "the harness fixed before any of its code ran"))
+    if not violations and first.macs != clean.macs:
         violations.append(Violation(
             "<model>", "report", "recount", abs(first.macs - clean.macs),
             f"its own process reported {first.macs:,} MACs but the clean recount of its exported graph finds {clean.macs:,}"))
+    if not violations and first.input_size != clean.input_size:
+        violations.append(Violation("<model>", "report", "recount", 0, "its own process reported another input size "
+                                    "than the images the harness prepared for it"))
     checks, reasons = dict(first.checks), dict(first.check_reasons)
     if checks:
         checks["clean_recount"] = first.macs == clean.macs and not clean.violations
         if not checks["clean_recount"]:
             reasons["clean_recount"] = f"{first.macs:,} MACs in its own process, {clean.macs:,} in the clean recount"
-    return replace(clean, team=first.team, input_size=first.input_size, weights_bytes=first.weights_bytes,
-                   sparsity=first.sparsity, notes=first.notes, checks=checks, check_reasons=reasons,
+    return replace(clean, team=team, input_size=clean.input_size, weights_bytes=first.weights_bytes,
+                   sparsity=first.sparsity, notes=fixed_notes(first.notes), checks=checks, check_reasons=reasons,
                    violations=tuple(violations))

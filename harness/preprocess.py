@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from harness import cache
 from harness.errors import DataError, SubmissionError
-from harness.fileio import atomic_write
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -92,22 +92,25 @@ def cached_tensor(
     pipeline_key: str,
     make_pipeline: Callable[[], Callable],
     on_advance: Callable[[int], None] | None = None,
+    verify: bool = True,
 ) -> tuple[Path, bool]:
     """Images of one part under a preprocessing pipeline, decoded once and cached.
 
     Keyed by (data set manifest, part, image count, input size, `pipeline_key`): a changed
     data set has a new manifest and so a new key. `make_pipeline` is only called on a
     miss, so a warm cache never imports albumentations. Returns (the .npy file, whether
-    it was a hit).
+    it was a hit). Each file is verified against its stored digest before use and the
+    cache is kept under its size cap (`harness.cache`); `verify=False` leaves the check
+    to the caller (`cache.verified_copy`), off the critical path.
     """
     key = hashlib.sha256(json.dumps([dataset_sha256, part, len(paths), list(input_size), pipeline_key, "v2"]).encode()).hexdigest()[:24]
     path = cache_dir() / f"{part}-{input_size[0]}x{input_size[1]}-{key}.npy"
-    if path.is_file() and usable_tensor(path, len(paths), tuple(input_size)):
-        return path, True  # (a damaged cache file fails the check and is rebuilt)
+    if path.is_file() and (cache.is_intact(path) if verify else cache.has_digest(path)) and usable_tensor(path, len(paths), tuple(input_size)):
+        return path, True  # (a damaged or tampered cache file fails its digest and is rebuilt)
     tensor = transform_images(paths, make_pipeline(), on_advance)
     buffer = io.BytesIO()
     np.save(buffer, tensor)
-    atomic_write(path, buffer.getvalue())
+    cache.store(path, buffer.getvalue())
     return path, False
 
 

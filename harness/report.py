@@ -9,6 +9,7 @@ Example:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 
@@ -70,3 +71,28 @@ class ModelReport:
         d["notes"] = tuple(d["notes"])
         d["layers"] = tuple(LayerRow(**{**r, "output_shape": tuple(r["output_shape"])}) for r in d["layers"])
         return cls(**d)
+
+
+_NAMES = r"[A-Za-z_]\w*(?:, [A-Za-z_]\w*)*"
+_OWNER = r"[\w.]+ \([A-Za-z_]\w*\)"
+NOTE_VOCABULARY = tuple(re.compile(p) for p in (
+    rf"layers ptflops does not know \(counted as 0 MACs; their compute must stay elementwise\): {_NAMES}",
+    r"layers profile '(2021|modern)' does not count \((ptflops 0\.6\.4, the 2021 competition's counter|ptflops 0\.7\.5)"
+    rf"; 0 MACs, their compute must stay elementwise\): {_NAMES}",
+    rf"parameters or buffers held by modules ptflops does not count: {_OWNER}(?:, {_OWNER})*(?: \.\.\.)?",
+    r"\d{1,3}% of the weights are zero: unstructured pruning does not lower the counted MACs "
+    r"\(ptflops counts layer shapes\); remove channels or layers instead",
+))
+"""The only notes a row's report may carry: the sentences the harness itself writes, with names in them."""
+
+
+def fixed_notes(notes: tuple[str, ...]) -> tuple[str, ...]:
+    """The notes that are sentences of the harness's own vocabulary; anything else a worker sent is dropped.
+
+    >>> fixed_notes(("verified by the organisers", "layers ptflops does not know (counted as 0 MACs; "
+    ...              "their compute must stay elementwise): Hardswish"))[0][-9:]
+    'Hardswish'
+    >>> fixed_notes(("verified by the organisers",))
+    ()
+    """
+    return tuple(n for n in notes if any(p.fullmatch(n) for p in NOTE_VOCABULARY))

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import ast
 import difflib
+import threading
 from datetime import datetime
 from pathlib import Path
 
 from harness.config import Competition
-from harness.errors import RulesError
+from harness.errors import RulesError, SubmissionError
+
+_PARSE = threading.Lock()
+"""ast.parse is not thread-safe in CPython 3.11 (gh-106905: "AST constructor recursion depth mismatch")."""
 
 
 def _utc(moment: datetime) -> str:
@@ -51,16 +55,20 @@ def declared_team(path: Path) -> str | None:
     """The team a submission file names, read without importing it.
 
     `TEAM = "name"` at module level gives "name"; no assignment to TEAM at all gives
-    the file's stem (the default); anything computed gives None (known only on import).
+    the file's stem (the default); anything computed gives None. A file too deeply
+    nested to parse is a SubmissionError (one line, never a RecursionError).
 
     >>> declared_team(Path("submissions/team4.py"))
     'team4'
     """
     path = Path(path)
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        with _PARSE:  # evaluate --jobs parses in threads
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (RecursionError, MemoryError):
+        raise SubmissionError(f"{path.name}: refused: its code is nested too deeply to be parsed") from None
     except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
-        return None  # the import reports it properly
+        return path.stem  # the default: the import reports the problem properly
     assigned = [node for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
                 and any(isinstance(t, ast.Name) and t.id == "TEAM" for t in getattr(node, "targets", [getattr(node, "target", None)]))]
     if not assigned:
@@ -69,3 +77,18 @@ def declared_team(path: Path) -> str | None:
     if len(assigned) == 1 and len(top) == 1 and isinstance(top[0].value, ast.Constant) and isinstance(top[0].value.value, str):
         return top[0].value.value.strip() or None
     return None
+
+
+def submission_team(path: Path, team: str | None) -> str:
+    """The team a row is filed under, fixed before any submission code runs.
+
+    `--team`, else a literal `TEAM = "..."` in the (staged) file, else its stem; a TEAM
+    computed by code is refused, since only the file's own process could know it.
+    """
+    if team and team.strip():
+        return team.strip()
+    declared = declared_team(path)
+    if declared is None:
+        raise SubmissionError(f'{Path(path).name}: TEAM must be one literal string at module level (TEAM = "name"), '
+                              "or pass --team; the harness files the entry before any of its code runs")
+    return declared

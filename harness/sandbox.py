@@ -152,6 +152,8 @@ def bwrap_command(command: list[str], readable: list[Path], writable: list[Path]
         if _within(p, bound):
             args += ["--tmpfs", str(p)]
     for p, flag in [*((r, "--ro-bind") for r in readable), *((w, "--bind") for w in writable)]:
+        if Path(p).is_symlink():  # bwrap would bind the link's target: only staged copies are ever bound
+            raise ConfigError(f"{p}: a symbolic link cannot be bound into a worker")
         p = Path(p).resolve()
         _mkdirs(args, p, made, [Path("/usr")])
         args += [flag, str(p), str(p)]

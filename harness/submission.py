@@ -15,7 +15,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import itertools
 import sys
@@ -64,22 +63,28 @@ class Submission:
 
 
 def file_hashes(path: Path) -> tuple[str, str]:
-    """sha256 of the submission file and of its weights (files next to it sharing its stem)."""
-    path = Path(path)
-    weights = hashlib.sha256()
-    for sibling in sorted(path.parent.glob(path.stem + ".*")):
-        if sibling != path and sibling.suffix in (".pt", ".pth", ".bin", ".safetensors"):
-            weights.update(sibling.read_bytes())
-    return hashlib.sha256(path.read_bytes()).hexdigest(), weights.hexdigest()
+    """sha256 of the submission file and of its weights, read through the one door (`harness.staging`)."""
+    from harness.staging import staged
+
+    with staged(path) as submission:
+        return submission.file_sha256, submission.weights_sha256
 
 
 def weights_size(path: Path) -> int:
-    """Bytes of the weight files next to the submission (same stem)."""
+    """Bytes of the regular weight files next to the submission whose names start with its stem and a dot."""
+    import os
+    import stat
+
+    from harness.staging import WEIGHT_SUFFIXES, is_sibling
+
     path = Path(path)
-    return sum(
-        s.stat().st_size for s in path.parent.glob(path.stem + ".*")
-        if s != path and s.suffix in (".pt", ".pth", ".bin", ".safetensors")
-    )
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return 0
+    return sum(e.stat(follow_symlinks=False).st_size for e in entries
+               if is_sibling(e.name, path.stem) and e.name != path.name and Path(e.name).suffix in WEIGHT_SUFFIXES
+               and stat.S_ISREG(e.stat(follow_symlinks=False).st_mode))
 
 
 def _parse_input_size(value, name: str) -> tuple[int, int]:

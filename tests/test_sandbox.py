@@ -24,8 +24,8 @@ PICKS_SECRET = "SECRET-PICKS-MARKER-c07e"
 EXPECTED = {
     "git_history.py": ["probe git:  objects:0  objects:0"],  # git printed nothing, .git/ is not there
     "source_data.py": ["mlxtend:blocked", "sklearn:blocked"],
-    "other_teams.py": [  # tests/ holds only the folder of the submission itself
-       "submissions:0 baselines:0 data:0 tests:1 ", "team7.pt:blocked", "siblings:other_teams.py"],
+    "other_teams.py": [  # the worker sees the staged copy in a private folder: nothing of the checkout at all
+       "submissions:0 baselines:0 data:0 tests:0 ", "team7.pt:blocked", "siblings:other_teams.py"],
     "board_files.py": ["probe board: 0 files"],
     "exfil_message.py": ["probe exfil: xxxx"],
     "proc_reader.py": ["probe proc: pids:"],
