@@ -30,8 +30,9 @@ import torch
 from torch import fx, nn
 
 from harness.errors import UnsupportedGraph
+from harness.op_costs import graph_op_refusal
 from harness.protocol import one_line
-from harness.layers import P, REBUILDERS, channels_hint
+from harness.layers import P, REBUILDERS, channels_hint, conv_padding, with_padding_mode
 
 GRAPH_FILE, WEIGHTS_FILE = "graph.json", "graph-weights.pt"
 FORMAT = 1
@@ -254,6 +255,7 @@ class _State:
     values: dict
     names: dict  # rebuilt module name -> original path
     by_call: dict  # (original path, class path) -> rebuilt module name
+    pads: dict = None  # original path -> (padding_mode, pads) of a convolution's own aten.pad
 
     def layer(self, call: tuple[str, str], make: Callable) -> str:
         """The rebuilt module for one original layer (made once, shared by its calls)."""
@@ -285,17 +287,28 @@ def _rebuild_op(entry: dict, state: _State, counted: set[str]) -> None:
     layer_path, layer_type = _layer_of(entry)
     key = (layer_type, entry["target"])
     spec = REBUILDERS.get(key)
+    padding = conv_padding(layer_type, entry["args"]) if entry["target"] == "aten.pad.default" else None
+    if padding is not None:  # padding_mode="reflect"/...: the rebuilt layer pads itself
+        state.pads = {**(state.pads or {}), layer_path: padding}
+        state.env[entry["name"]] = _decode(entry["args"][0], state.env)
+        return
     if spec is None:
         if layer_type in counted and entry["target"] not in PLUMBING:
             raise UnsupportedGraph(f"{layer_path} ({layer_type.rsplit('.', 1)[-1]}) uses {entry['target']}, which the clean recount does not rebuild")
         target = _target(entry["target"])
+        refusal = graph_op_refusal(target) if entry["target"] not in SYMBOLIC and layer_type not in counted else None
+        if refusal == "writes in place" and _refs(entry["args"][:1])[:1] and not _is_graph_input(_refs(entry["args"][:1])[0], state):
+            refusal = None  # a tensor the graph made itself may be updated in place (a residual `out += x`)
+        if refusal:  # a fixed category, the node and the op: the closed language of the clean worker
+            raise UnsupportedGraph(f"node {entry['name']}: op {entry['target']} is refused ({refusal})")
         args, kwargs = _decode(entry["args"], state.env), {k: _decode(v, state.env) for k, v in entry["kwargs"].items()}
         state.env[entry["name"]] = state.graph.call_function(target, tuple(args), kwargs)
         return
     raw = _decode(entry["args"], _Refs())
     real_args = [_resolve(a, state.values, layer_path, i in spec.inputs + spec.ignored) for i, a in enumerate(raw)]
     kwargs = {k: _decode(v, _Refs()) for k, v in entry["kwargs"].items()}
-    module_name = state.layer((layer_path, layer_type), lambda: spec.make(real_args, kwargs, channels_hint(real_args, entry.get("channels"))))
+    module_name = state.layer((layer_path, layer_type), lambda: with_padding_mode(
+        spec.make(real_args, kwargs, channels_hint(real_args, entry.get("channels"))), (state.pads or {}).get(layer_path)))
     call_args = tuple(_as_call_arg(_decode(entry["args"][i], state.env)) for i in spec.inputs if i < len(entry["args"]))
     call = state.graph.call_module(f"layers.{module_name}", call_args)
     state.env[entry["name"]] = spec.result(state.graph, call) if spec.result else call
@@ -357,6 +370,12 @@ def _attention(group: list[dict], rest: list[dict], state: _State, targets: dict
     projected = _descendants(group, next(e["name"] for e in reversed(group) if e.get("target") == "aten.linear.default"))
     for name in (n for n in used if n not in symbolic):
         state.env[name] = state.graph.call_function(operator.getitem, (call, 0 if name in projected else 1))
+
+
+def _is_graph_input(name: str, state: _State) -> bool:
+    """The model's input, a weight or a constant: never written in place."""
+    node = state.env.get(name) if name in state.env else None
+    return name in state.values or (isinstance(node, fx.Node) and node.op in ("placeholder", "get_attr"))
 
 
 def _is_size(name: str, state: _State) -> bool:

@@ -300,3 +300,35 @@ def channels_hint(args: list, channels=None) -> torch.Tensor:
         return weight.new_empty((1, weight.shape[0]))
     valid = isinstance(channels, int) and not isinstance(channels, bool) and 0 < channels <= 1 << 20
     return torch.empty(1, channels if valid else 1)
+
+
+PADDING_MODES = ("reflect", "circular", "replicate")
+CONV_TYPES = {P + "conv.Conv1d": 1, P + "conv.Conv2d": 2, P + "conv.Conv3d": 3}
+"""Convolutions whose non-zero `padding_mode` shows up as an `aten.pad` op inside the layer."""
+
+
+def conv_padding(layer_type: str, args: list) -> tuple[str, list[int]] | None:
+    """(mode, pads) of an `aten.pad` op that a Conv layer runs for its padding_mode; None when it is not one.
+
+    >>> conv_padding(P + "conv.Conv2d", [{"$node": "x"}, [1, 1, 2, 2], "reflect"])
+    ('reflect', [1, 1, 2, 2])
+    """
+    dims = CONV_TYPES.get(layer_type)
+    if dims is None or len(args) < 3 or args[2] not in PADDING_MODES:
+        return None
+    pads = args[1]
+    if not isinstance(pads, list) or len(pads) != 2 * dims or not all(isinstance(p, int) and p >= 0 for p in pads):
+        return None
+    return args[2], pads
+
+
+def with_padding_mode(module: nn.Module, padding: tuple[str, list[int]] | None) -> nn.Module:
+    """Give a rebuilt convolution the padding_mode and padding its `aten.pad` op applied."""
+    if padding is None:
+        return module
+    mode, pads = padding
+    dims = len(pads) // 2
+    module.padding_mode = mode
+    module.padding = tuple(pads[2 * (dims - 1 - d)] for d in range(dims))
+    module._reversed_padding_repeated_twice = list(pads)
+    return module

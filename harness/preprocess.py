@@ -157,8 +157,40 @@ def rebuild_transform(transform: dict):
             "use albumentations' own transforms (no A.Lambda, no custom classes)") from None
 
 
+GEOMETRIC_TRANSFORMS = frozenset("""Compose Sequential Resize LongestMaxSize SmallestMaxSize CenterCrop Crop PadIfNeeded
+    Pad HorizontalFlip VerticalFlip Transpose Normalize ToGray ToRGB ToFloat FromFloat""".split())
+"""The albumentations transforms a pipeline may use: geometry, normalisation, grayscale, type conversion.
+
+A filter (blur, sharpen, emboss, convolution, CLAHE, ...) is compute nobody counts: the parent
+would run it for the model. Random transforms are refused too (preprocessing must be deterministic)."""
+
+
+def refused_transform(pipeline) -> str | None:
+    """The first transform of `pipeline` that is not geometric or normalising, with the reason; None when all are.
+
+    >>> import albumentations as A
+    >>> refused_transform(A.Compose([A.Resize(28, 28), A.Normalize()])) is None
+    True
+    >>> refused_transform(A.Compose([A.Resize(28, 28), A.Sharpen(p=1.0)]))[:42]
+    'transform(input_size) uses A.Sharpen: only'
+    """
+    todo = [pipeline]
+    while todo:
+        t = todo.pop(0)
+        name = type(t).__name__
+        if name not in GEOMETRIC_TRANSFORMS:
+            return (f"transform(input_size) uses A.{name}: only geometric and normalising transforms are allowed "
+                    f"({', '.join(sorted(GEOMETRIC_TRANSFORMS - {'Compose', 'Sequential'}))}); a filter is compute "
+                    "that no counter sees, so do it in a counted layer of the model")
+        todo.extend(getattr(t, "transforms", None) or [])
+    return None
+
+
 def check_pipeline(pipeline: Callable, sample: np.ndarray, input_size: tuple[int, int]) -> str | None:
-    """Run a submission's preprocessing on one raw image; the reason when its output is unusable."""
+    """Run a submission's preprocessing on one raw image; the reason when its output is unusable or it filters."""
+    refused = refused_transform(pipeline)
+    if refused:
+        return refused
     try:
         out = np.asarray(pipeline(image=sample)["image"])
     except Exception as e:

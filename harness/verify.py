@@ -33,12 +33,11 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from harness import complexity
+from harness import complexity, positions
 from harness.complexity import MAC_BEARING
 from harness.report import LayerRow, Violation
-from harness.trace_rules import (
-    FOREIGN_LIMIT, LAYER_RULES, OP_RULES, WEIGHT_ARITHMETIC, Finding, LayerCall, Op, elementwise_budget, elementwise_cost,
-)
+from harness.op_costs import ATTENTION_KERNELS, attention_macs, op_cost, op_kind
+from harness.trace_rules import FOREIGN_LIMIT, LAYER_RULES, OP_RULES, Finding, LayerCall, Op, charge_limit, charged_cost
 from harness.tamper import Snapshot
 
 BOOKKEEPING = frozenset("clone copy_ _to_copy contiguous detach alias lift_fresh lift_fresh_copy _unsafe_view".split())
@@ -133,7 +132,27 @@ def static_check(model: nn.Module, snapshot: Snapshot | None = None, profile: st
 
 
 _OP_STATIC: dict = {}
-"""Per op overload: (overload packet, name, namespace, is a view, pointwise or reduction, has a flop formula)."""
+"""Per op overload: (overload packet, name, namespace, is a view, pointwise, has a flop formula, op_costs kind, mutates)."""
+
+
+def _op_static(func) -> tuple:
+    """What never changes for one op overload: looked up once per overload, then cached."""
+    packet = func._overloadpacket
+    name, namespace = packet.__name__, getattr(func, "namespace", "")
+    pointwise = torch.Tag.pointwise in func.tags
+    mutates = bool(func._schema.arguments) and func._schema.arguments[0].alias_info is not None \
+        and func._schema.arguments[0].alias_info.is_write
+    return (packet, name, namespace, func.is_view, pointwise, packet in flop_registry or name in ATTENTION_KERNELS,
+            op_kind(namespace, name, pointwise, func.is_view), mutates, name in positions.SHIFT_OPS)
+
+
+def _sorted_len(name: str, args, kwargs) -> int:
+    """The length of the dimension sort or topk works along (0 for other ops)."""
+    if name not in ("sort", "topk") or not args or not isinstance(args[0], torch.Tensor):
+        return 0
+    x = args[0]
+    dim = kwargs.get("dim", args[2] if name == "topk" and len(args) > 2 else args[1] if name == "sort" and len(args) > 1 else -1)
+    return int(x.shape[dim]) if x.ndim and isinstance(dim, int) else int(x.numel())
 
 
 def _tensors(obj) -> list[torch.Tensor]:
@@ -153,6 +172,15 @@ def _tensors(obj) -> list[torch.Tensor]:
     return found
 
 
+_FAILED: list[tuple[str, str]] = []
+"""(module path, op name) of the last op that raised under a trace."""
+
+
+def failed_op() -> tuple[str, str] | None:
+    """(module path, op name) of the last op that raised under a trace, or None: a failure named without its text."""
+    return _FAILED[-1] if _FAILED else None
+
+
 class _Dispatch(TorchDispatchMode):
     def __init__(self, tracer: "Tracer"):
         super().__init__()
@@ -160,7 +188,12 @@ class _Dispatch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception:
+            module = self.tracer.stack.owner(self.tracer.model)[0]
+            _FAILED[:] = [(module, str(func._overloadpacket.__name__))]
+            raise
         self.tracer._on_op(func, args, kwargs, out)
         return out
 
@@ -226,12 +259,14 @@ class Tracer:
             self.paths.setdefault(id(m), path or "<model>")
         self.stack = ModuleStack()
         self.known: dict[int, torch.Tensor] = {}
-        self.activations: dict[int, bool] = {}  # input-dependent tensors -> carry weight-like arithmetic
+        self.tags: dict[int, frozenset] = {}  # tensor id -> positions it holds (harness.positions)
+        self._roots = 0
         self.trace: Trace | None = None
         # Caches keyed by shapes: the rules are re-applied to every batch, their arithmetic is not.
         self._credit_cache: dict[tuple, int] = {}
         self._flop_cache: dict[tuple, int] = {}
         self._base_known = self._model_tensors()
+        self._protected: set[int] = set(self._base_known)  # the weights and the traced input: never written in place
         # modules with hooks of the submission's own (ptflops adds its hooks only while counting)
         self._hooked = {id(m) for m in model.modules() if m._forward_pre_hooks or m._forward_hooks}
         self._installed = False
@@ -258,7 +293,8 @@ class Tracer:
         macs = self._flop_cache.get(key)
         if macs is None:
             try:
-                macs = int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2
+                macs = (int(flop_registry[packet](*args, **kwargs, out_val=out)) // 2 if packet in flop_registry
+                        else attention_macs(args))
             except Exception:
                 macs = 0
             self._flop_cache[key] = macs
@@ -302,47 +338,58 @@ class Tracer:
             return
         static = _OP_STATIC.get(func)
         if static is None:  # what never changes for an op overload, looked up once
-            packet = func._overloadpacket
-            static = _OP_STATIC[func] = (packet, packet.__name__, getattr(func, "namespace", ""), func.is_view,
-                                         torch.Tag.pointwise in func.tags or torch.Tag.reduction in func.tags,
-                                         packet in flop_registry)
-        packet, name, namespace, is_view, pointwise, has_formula = static
+            static = _OP_STATIC[func] = _op_static(func)
+        packet, name, namespace, is_view, pointwise, has_formula, kind, mutates, shifts = static
         inputs = _tensors(args) + (_tensors(kwargs) if kwargs else [])
         outputs = _tensors(out)
         module, module_type, frame = self.stack.owner(self.model)
-        known, activations = self.known, self.activations
+        known, tags = self.known, self.tags
         foreign = max((t.numel() for t in inputs if id(t) not in known), default=0)
-        # Input-dependent operands, and whether each carries weight-like arithmetic done outside counted layers.
-        tainted = [activations[id(t)] for t in inputs if id(t) in activations]
-        weight_like = len(tainted) < len(inputs) or any(tainted)
         for t in outputs:
             # A weak reference: holding every activation alive would defeat the allocator's
             # reuse of memory; the callback forgets the id the moment the tensor dies.
-            known[id(t)] = weakref.ref(t, lambda _ref, key=id(t): (known.pop(key, None), activations.pop(key, None)))
-            if tainted:  # a counted layer's output is an activation; outside them, weight arithmetic sticks
-                activations[id(t)] = frame is None and weight_like
-            else:
-                activations.pop(id(t), None)
+            known[id(t)] = weakref.ref(t, lambda _ref, key=id(t): (known.pop(key, None), tags.pop(key, None)))
         macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if has_formula else 0
         trace.aten_macs += macs
         in_numel, out_numel = sum(t.numel() for t in inputs), sum(t.numel() for t in outputs)
-        weighted = bool(tainted) and weight_like and (pointwise or name in WEIGHT_ARITHMETIC)
-        if frame is not None and foreign <= FOREIGN_LIMIT and not weighted:
-            # inside a counted layer no rule can fire on such an op: only the layer's tally grows
+        if frame is not None and foreign <= FOREIGN_LIMIT:
+            # inside a counted layer no op rule can fire: only the layer's tally grows
             frame.macs += macs
             frame.elementwise += 0 if (is_view or macs) else max(in_numel, out_numel)
             return
+        mixes = self._positions(name, args, inputs, outputs, kind, shifts)
+        writes_input = mutates and bool(args) and isinstance(args[0], torch.Tensor) and id(args[0]) in self._protected
+        cost = op_cost(kind, in_numel, out_numel, _sorted_len(name, args, kwargs)) if kind else 0
         op = Op(name=name, module=module, module_type=module_type, in_counted=frame is not None,
                 namespace=namespace, is_view=is_view, pointwise=pointwise, macs=macs, in_numel=in_numel,
-                out_numel=out_numel, has_inputs=bool(inputs), foreign=foreign, weighted=weighted)
+                out_numel=out_numel, has_inputs=bool(inputs), foreign=foreign, allowed=kind is not None, cost=cost,
+                writes_input=writes_input, mixes_positions=mixes)
         if frame is not None:
             frame.macs += macs
             frame.elementwise += 0 if (op.is_view or macs) else max(op.in_numel, op.out_numel)
         elif not op.is_view and name not in BOOKKEEPING:  # these vary with grad mode, not with the model
             trace.outside_ops.append((module, module_type, name.rstrip("_")))
-        trace.elementwise += elementwise_cost(op)
+        trace.elementwise += charged_cost(op)
         for rule in OP_RULES:
             self._flag(module, module_type, rule(op))
+
+    def _positions(self, name, args, inputs, outputs, kind, shifts) -> bool:
+        """Tag the outputs with the positions they hold (`harness.positions`); True when the op mixes positions."""
+        tags, base = self.tags, self._base_known
+        held = []
+        for t in inputs:
+            found = tags.get(id(t))
+            if found is None:  # the model's input or a counted layer's output: a root of its own
+                self._roots += 1
+                found = tags[id(t)] = positions.Tags() if id(t) in base else positions.Tags({(self._roots, ())})
+            held.append(found)
+        for i, t in enumerate(outputs):
+            shift = positions.shift_of(name, args, i) if shifts and held else None
+            moved = [positions.shift_tags(held[0], shift)] + held[1:] if shift else held
+            tags[id(t)] = positions.union(moved) if moved else positions.Tags()
+        if kind is None or kind[0] not in positions.ARITHMETIC_KINDS or (kind[0] == "pointwise" and len(held) < 2):
+            return False
+        return positions.conflict(held)
 
     @contextlib.contextmanager
     def installed(self):
@@ -367,23 +414,25 @@ class Tracer:
         """Trace every forward run inside the block into one `Trace`."""
         self.trace = Trace(record_layers=record_layers)
         self.stack = ModuleStack()
-        self.known, self.activations = dict(self._base_known), {}
+        self.known = dict(self._base_known)
+        self.tags, self._roots = {}, 0
+        self._protected = set(self._base_known)
         if inputs is not None:
             self.known[id(inputs)] = inputs
-            self.activations = {id(inputs): False}
+            self._protected.add(id(inputs))
             self.trace.batch = inputs.shape[0]
             self.trace.input_numel = inputs.numel()
         try:
             with self.installed(), _Dispatch(self):
                 yield self.trace
         finally:
-            self.known, self.activations = {}, {}
+            self.known, self.tags = {}, {}
             self.stack = ModuleStack()
             self.trace = None
 
     def finish(self, trace: Trace) -> None:
-        """Apply the whole-forward rule: the elementwise budget outside counted layers."""
-        self._flag("<model>", type(self.model).__name__, elementwise_budget(trace.elementwise, trace.credited, trace.input_numel), trace)
+        """Apply the whole-forward rule: the charge limit outside counted layers."""
+        self._flag("<model>", type(self.model).__name__, charge_limit(trace.elementwise, trace.credited), trace)
 
     def output_is_known(self, output) -> bool:
         """Inside `tracing()`: did a traced op produce this output tensor?"""

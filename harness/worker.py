@@ -284,8 +284,12 @@ def _serve_submission(request: WorkerRequest, snapshot, emit, stage: _Stage, std
             "<model>", type(model).__name__, "export", 0,
             f"{export_problem}: the harness recounts every model from its exported graph in a process where no "
             "submission code runs; write the forward without data-dependent Python control flow"),))
-    if request.mode == "check":
-        checks, reasons = pre_submission_checks(sub, model, images[: min(8, len(images))], request.num_classes, request.device)
+    checks, reasons = pre_submission_checks(sub, model, images[: min(8, len(images))], request.num_classes, request.device)
+    if request.mode != "check":  # evaluate refuses whatever check would fail: the two never disagree on a verdict
+        failed = tuple(Violation("<model>", type(model).__name__, name, 0, f"fails the {name} check: {reasons.get(name, '')}")
+                       for name, ok in checks.items() if not ok)
+        report = replace(report, violations=report.violations + failed)
+    else:
         transform_problem = inputs.get("transform_problem")
         checks = {"contract": True, "weights_load": True, "transform": not transform_problem, **checks}
         if transform_problem:
@@ -334,8 +338,17 @@ def _serve_recount(request: WorkerRequest, snapshot, emit, stage: _Stage, stdin)
     gc.freeze()  # the tracer allocates per op: spare the collector a scan of everything torch imported
     # the file is read as text only (the source scan); it is never imported here
     stub = Submission(Path(request.submission), inputs.get("team") or "", tuple(images.shape[2:]), None, False)
-    report, logits = analyse(stub, model, images, request.profile, request.batch_size, request.num_classes, snapshot,
-                             request.device, _progress_emitter(emit, len(images)))
+    try:  # test images are in play from here: a failure says where, never what the exception said (it could carry pixels)
+        report, logits = analyse(stub, model, images, request.profile, request.batch_size, request.num_classes, snapshot,
+                                 request.device, _progress_emitter(emit, len(images)))
+    except MemoryError:
+        raise
+    except Exception as e:
+        from harness.verify import failed_op
+
+        where = failed_op()
+        raise WorkerError("crashed", f"the rebuilt graph failed ({type(e).__name__}) in op {where[1]} of {names.get(where[0].removeprefix('layers.'), where[0])}"
+                          if where else f"the rebuilt graph failed ({type(e).__name__}) outside any traced op") from None
 
     def original(module: str) -> str:  # "layers.m3" -> the submission's own module path
         head, _, rest = module.partition(" ")

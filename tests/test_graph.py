@@ -105,6 +105,24 @@ def test_transposed_conv_upsample_and_instance_norm_rebuild(tmp_path):
     assert count_complexity(rebuilt, x[:1], "2021").macs == count_complexity(model, x[:1], "2021").macs
 
 
+@pytest.mark.parametrize("mode", ["reflect", "circular", "replicate"])
+@pytest.mark.parametrize("profile", ["2021", "modern"])
+def test_conv_padding_modes_rebuild(mode, profile, tmp_path):
+    from harness.verify import Tracer
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, (3, 5), padding=(1, 2), padding_mode=mode), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 9)).eval()
+    x, rebuilt, _ = _roundtrip(model, (8, 8), tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x), atol=1e-5)
+    assert count_complexity(rebuilt, x[:1], profile).macs == count_complexity(model, x[:1], profile).macs
+    tracer = Tracer(rebuilt, profile)
+    with torch.no_grad(), tracer.tracing(x) as trace:
+        rebuilt(x)
+    assert trace.violations == ()
+
+
 def test_group_norm_without_weights_and_several_groups_rebuilds(tmp_path):
     from torch import nn
 
@@ -218,3 +236,21 @@ def test_every_counted_layer_type_rebuilds_with_equal_logits_and_macs(layer_type
         assert torch.allclose(rebuilt(x), model(x), atol=1e-5)
     for profile in ("2021", "modern"):
         assert count_complexity(rebuilt, x[:1], profile).macs == count_complexity(model, x[:1], profile).macs, profile
+
+
+@pytest.mark.parametrize("node,refusal", [
+    ({"target": "aten.from_file.default", "args": ["/etc/passwd", True, 10]}, "op aten.from_file.default is refused (not in the op table)"),
+    ({"target": "aten._local_scalar_dense.default", "args": ["INPUT"]}, "is refused (not in the op table)"),
+    ({"target": "aten.nonzero.default", "args": ["INPUT"]}, "is refused (not in the op table)"),
+    ({"target": "aten.mul_.Tensor", "args": ["INPUT", 2.0]}, "op aten.mul_.Tensor is refused (writes in place)"),
+])
+def test_the_clean_worker_runs_a_closed_language(node, refusal, tmp_path):
+    """A forged graph op outside the op table is refused by category, node and op name, before any image is seen."""
+    export_model(nn.Sequential(nn.Conv2d(3, 4, 1)).eval(), torch.randn(2, 3, 8, 8), tmp_path)
+    doc = json.loads((tmp_path / GRAPH_FILE).read_text())
+    x = next(n["name"] for n in doc["nodes"] if n.get("kind") == "input")
+    args = [{"$node": x} if a == "INPUT" else a for a in node["args"]]
+    doc["nodes"].insert(-1, {"name": "forged", "op": "call_function", "stack": [], "target": node["target"], "args": args, "kwargs": {}})
+    (tmp_path / GRAPH_FILE).write_text(json.dumps(doc))
+    with pytest.raises(UnsupportedGraph, match=f"node forged: .*{refusal.replace('(', '.').replace(')', '.')}"):
+        rebuild_model(tmp_path)

@@ -12,6 +12,7 @@ import torch
 import torchvision
 
 from harness.complexity import count_complexity
+from harness.graph import export_model, rebuild_model
 from harness.inspection import analyse, pre_submission_checks
 from harness.submission import Submission
 from harness.tamper import Snapshot
@@ -64,12 +65,19 @@ def _check(name: str, profile: str, tmp_path: Path, images: int = 3, size: int |
 
 
 def _assert_accepted(name: str, profile: str, tmp_path: Path) -> None:
+    """Accepted in its own process and through the path that scores it: export, clean rebuild, recount."""
     model, batch, sub, report, logits = _check(name, profile, tmp_path)
     assert report.violations == (), [str(v) for v in report.violations]
     assert logits is not None and logits.shape == (len(batch), 9)
     assert report.macs == count_complexity(model, torch.from_numpy(batch[:1]), profile).macs
     passed, reasons = pre_submission_checks(sub, model, batch[:2], 9)
     assert all(passed.values()), reasons
+    export_model(model, torch.from_numpy(batch[:2]), tmp_path)
+    rebuilt, _names = rebuild_model(tmp_path)
+    clean, clean_logits = analyse(sub, rebuilt, batch, profile, 2, 9, Snapshot.take())
+    assert clean.violations == (), [str(v) for v in clean.violations]
+    assert clean.macs == report.macs, "the clean recount counts what the submission's own process counted"
+    assert np.allclose(clean_logits, logits, atol=1e-4 * max(1.0, float(np.abs(logits).max())))
 
 
 @pytest.mark.parametrize("name,profile", [(n, p) for n in FAST for p in _profiles(n)])

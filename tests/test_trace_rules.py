@@ -2,9 +2,9 @@
 import pytest
 
 from harness.trace_rules import (
-    LAYER_RULES, OP_RULES, LayerCall, Op, compute_outside_counted, disallowed_outside_counted, elementwise_budget,
-    elementwise_cost, elementwise_in_layer, foreign_input, more_macs_than_credited, non_aten_outside_counted,
-    output_growth,
+    CHARGE_LIMIT, LAYER_RULES, OP_RULES, LayerCall, Op, charge_limit, charged_cost, compute_outside_counted,
+    disallowed_outside_counted, elementwise_in_layer, foreign_input, in_place_input, mixed_positions,
+    more_macs_than_credited, non_aten_outside_counted, output_growth,
 )
 
 
@@ -23,20 +23,19 @@ OP_CASES = [
     (non_aten_outside_counted, op("my_conv", namespace="custom"), "non-aten op custom::my_conv"),
     (non_aten_outside_counted, op("my_conv", namespace="custom", in_counted=True), None),
     (non_aten_outside_counted, op("my_conv", namespace="custom", macs=3), None),  # compute_outside_counted names it
-    (disallowed_outside_counted, op("im2col"), "runs im2col, which is not allowed outside a counted layer"),
-    (disallowed_outside_counted, op("im2col", in_counted=True), None),
+    (disallowed_outside_counted, op("im2col", allowed=False), "runs im2col, which is not allowed outside a counted layer"),
+    (disallowed_outside_counted, op("im2col", allowed=False, in_counted=True), None),
     (disallowed_outside_counted, op("mul", pointwise=True), None),
-    (disallowed_outside_counted, op("expand", is_view=True), None),
-    (disallowed_outside_counted, op("cat"), None),
-    (output_growth, op("mul", pointwise=True, weighted=True, in_numel=100, out_numel=451), "makes an output 5x larger than its inputs"),
-    (output_growth, op("mul", pointwise=True, weighted=True, in_numel=100, out_numel=450), None),
-    (output_growth, op("mul", pointwise=True, weighted=True, in_counted=True, in_numel=10, out_numel=451), "5x larger"),
-    (output_growth, op("mul", pointwise=True, in_numel=100, out_numel=451), None),  # activations times activations
-    (output_growth, op("_adaptive_avg_pool2d", in_numel=4, out_numel=196, in_counted=True), None),  # copying
-    (output_growth, op("upsample_nearest2d", in_numel=4, out_numel=400), None),
+    (in_place_input, op("add_", writes_input=True), "writes in place (add_)"),
+    (in_place_input, op("add_", writes_input=True, in_counted=True), None),
+    (mixed_positions, op("add", mixes_positions=True), "different positions of one tensor"),
+    (mixed_positions, op("add"), None),
+    (output_growth, op("mul", pointwise=True, in_numel=100, out_numel=451), "makes an output 5x larger than its inputs"),
+    (output_growth, op("mul", pointwise=True, in_numel=100, out_numel=450), None),
+    (output_growth, op("mul", pointwise=True, in_counted=True, in_numel=10, out_numel=451), None),  # the layer's own rules
+    (output_growth, op("upsample_nearest2d", in_numel=4, out_numel=400), None),  # copying
     (output_growth, op("expand", is_view=True, in_numel=1, out_numel=1000), None),
     (output_growth, op("zeros", has_inputs=False, out_numel=1000), None),
-    (output_growth, op("im2col", weighted=True, in_numel=10, out_numel=1000), None),  # disallowed_outside_counted names it
 ]
 
 
@@ -51,29 +50,24 @@ def test_op_rule(rule, record, expected):
 
 def test_every_op_rule_is_in_the_table_and_an_honest_op_triggers_none():
     assert set(OP_RULES) == {foreign_input, compute_outside_counted, non_aten_outside_counted,
-                             disallowed_outside_counted, output_growth}
+                             disallowed_outside_counted, in_place_input, mixed_positions, output_growth}
     honest = op("mul", pointwise=True, in_numel=2000, out_numel=1000)  # a gate: x * sigmoid(x)
     assert [rule(honest) for rule in OP_RULES] == [None] * len(OP_RULES)
 
 
 def test_an_op_outside_counted_layers_is_named_by_one_rule_only():
-    for record in (op("convolution", macs=10), op("foo", namespace="x"), op("im2col", in_numel=1, out_numel=99)):
+    for record in (op("convolution", macs=10), op("foo", namespace="x", allowed=False), op("im2col", allowed=False)):
         assert sum(rule(record) is not None for rule in OP_RULES) == 1, record
 
 
 @pytest.mark.parametrize("record,cost", [
-    (op("mul", pointwise=True, weighted=True, in_numel=200, out_numel=100), 200),  # activations times a weight
-    (op("native_batch_norm", weighted=True, in_numel=120, out_numel=100), 120),
-    (op("mul", pointwise=True, in_numel=200, out_numel=100), 0),  # a gate or any parameter-free work
-    (op("add", pointwise=True, in_numel=200, out_numel=100), 0),  # a residual add
-    (op("_softmax", in_numel=100, out_numel=100), 0),
-    (op("mul", pointwise=True, weighted=True, in_numel=200, out_numel=100, in_counted=True), 0),
-    (op("view", is_view=True, weighted=True, in_numel=200, out_numel=200), 0),
-    (op("im2col", weighted=True, in_numel=200, out_numel=900), 0),
-    (op("mm", macs=10, weighted=True, in_numel=200, out_numel=900), 0),
+    (op("mul", pointwise=True, in_numel=200, out_numel=100, cost=100), 100),  # whatever its operands
+    (op("mul", pointwise=True, in_numel=200, out_numel=100, cost=100, in_counted=True), 0),  # the layer is counted
+    (op("mm", macs=10, cost=0), 0),  # refused by compute_outside_counted, not charged
+    (op("im2col", allowed=False, cost=900), 0),  # refused by disallowed_outside_counted
 ])
-def test_elementwise_cost(record, cost):
-    assert elementwise_cost(record) == cost
+def test_charged_cost(record, cost):
+    assert charged_cost(record) == cost
 
 
 def call(**fields) -> LayerCall:
@@ -103,14 +97,14 @@ def test_more_macs_finding_carries_the_excess():
     assert more_macs_than_credited(call(macs=3000)).macs == 2000
 
 
-@pytest.mark.parametrize("elementwise,credited,input_numel,refused", [
-    (100, 1000, 0, False),
-    (101, 1000, 0, True),
-    (101, 1000, 1, False),
-    (0, 0, 0, False),
+@pytest.mark.parametrize("charged,credited,refused", [
+    (int(CHARGE_LIMIT * 1000), 1000, False),
+    (int(CHARGE_LIMIT * 1000) + 1, 1000, True),
+    (1, 0, True),  # no counted MACs: nothing may be charged, however large the input
+    (0, 0, False),
 ])
-def test_elementwise_budget(elementwise, credited, input_numel, refused):
-    finding = elementwise_budget(elementwise, credited, input_numel)
+def test_charge_limit(charged, credited, refused):
+    finding = charge_limit(charged, credited)
     assert (finding is not None) == refused
     if refused:
-        assert f"{elementwise:,} elementwise operations with weights outside counted layers" in finding.reason
+        assert f"{charged:,} operations outside counted layers" in finding.reason

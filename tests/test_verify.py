@@ -12,7 +12,8 @@ from harness.inspection import analyse, pre_submission_checks, prepare_model
 from harness.submission import Submission, load_submission
 from harness.tamper import Snapshot, source_violations
 
-CHEATS = sorted((HERE / "cheats").glob("*.py"))
+CHEATS = sorted(p for p in (HERE / "cheats").glob("*.py") if "TRANSFORM_ONLY" not in p.read_text())
+"""Cheats in the model; the ones in the transform are in `test_filters_in_the_transform_are_refused`."""
 PATCHERS = {"patch_ptflops.py", "patch_layer_class.py", "rewrite_code.py"}  # they change global state: only in a worker
 HONEST = sorted((HERE / "honest").glob("*.py"))
 
@@ -23,6 +24,12 @@ def images():
     return rng.standard_normal((12, 3, 28, 28)).astype(np.float32)
 
 
+def _profiles(path: Path, default: tuple[str, ...] = ("2021", "modern")) -> tuple[str, ...]:
+    """The profiles a fixture runs under: `default`, unless it names them (PROFILES = (...))."""
+    line = next((line for line in path.read_text().splitlines() if line.startswith("PROFILES")), None)
+    return tuple(eval(line.split("=", 1)[1])) if line else default
+
+
 def _analyse(path: Path, images, batch_size=4):
     snapshot = Snapshot.take()
     sub = load_submission(path)
@@ -31,11 +38,18 @@ def _analyse(path: Path, images, batch_size=4):
     return sub, report, logits
 
 
-@pytest.mark.parametrize("path", [p for p in CHEATS if p.name not in PATCHERS], ids=lambda p: p.stem)
-def test_cheat_is_caught_with_its_message(path, images):
-    sub, report, logits = _analyse(path, images)
-    assert logits is None, "a rejected model's logits are never returned"
-    messages = [str(v) for v in report.violations]
+@pytest.mark.parametrize("path,profile", [(p, profile) for p in CHEATS if p.name not in PATCHERS for profile in _profiles(p, ("2021",))],
+                         ids=lambda v: getattr(v, "stem", v))
+def test_cheat_is_caught_with_its_message(path, profile):
+    """Every finding of the verifier, and of the checks `evaluate` applies too (determinism, batch invariance)."""
+    snapshot = Snapshot.take()
+    sub = load_submission(path)
+    images = np.random.default_rng(0).standard_normal((12, 3, *sub.input_size)).astype(np.float32)
+    model = prepare_model(sub)
+    report, logits = analyse(sub, model, images, profile, 4, 9, snapshot)
+    passed, reasons = pre_submission_checks(sub, model, images[:8], 9)
+    messages = [str(v) for v in report.violations] + list(reasons.values())
+    assert logits is None or not all(passed.values()), "a rejected model's logits are never returned"
     assert any(sub.module.EXPECT in m for m in messages), messages
     assert all(v.module for v in report.violations), "every violation names a module"
 
@@ -53,12 +67,6 @@ def test_patching_cheats_are_caught_in_the_worker(invoke, name):
 def load_expect(path: Path) -> str:
     line = next(line for line in path.read_text().splitlines() if line.startswith("EXPECT"))
     return line.split("=", 1)[1].strip().strip('"')
-
-
-def _profiles(path: Path) -> tuple[str, ...]:
-    """The profiles an honest fixture is accepted under: both, unless it names them (PROFILES = (...))."""
-    line = next((line for line in path.read_text().splitlines() if line.startswith("PROFILES")), None)
-    return tuple(eval(line.split("=", 1)[1])) if line else ("2021", "modern")
 
 
 @pytest.mark.parametrize("path,profile", [(p, profile) for p in HONEST for profile in _profiles(p)],
@@ -174,29 +182,91 @@ class _Elementwise(torch.nn.Module):
 
 
 @pytest.mark.parametrize("expression,charged", [
-    (lambda m, y: y * torch.sigmoid(y), False),                     # a gate of activations
-    (lambda m, y: y + torch.relu(y), False),                        # a residual add
-    (lambda m, y: torch.softmax(y, 1) * 2.0, False),               # a Python scalar is not a weight
-    (lambda m, y: y * m.scale, True),                               # a parameter
-    (lambda m, y: y + m.offset, True),                              # a buffer
-    (lambda m, y: y * (m.scale * 2 + m.offset), True),              # computed from weights only
-    (lambda m, y: y * (m.scale + 0 * y.mean()), True),              # laundered through the input
-    (lambda m, y: y * m.conv(torch.ones(1, 3, 4, 4)).mean(), True),  # a counted layer run on a constant
+    (lambda m, y: y * torch.sigmoid(y), 2 * 144),                   # a gate of activations: sigmoid and mul
+    (lambda m, y: y + torch.relu(y), 2 * 144),                      # a residual add
+    (lambda m, y: y * 2.0, 144),                                    # a Python scalar is an operand like any other
+    (lambda m, y: y * m.scale, 144),                                # a parameter
+    (lambda m, y: y.sum(), 144),                                    # a reduction: its input elements
+    (lambda m, y: y.reshape(-1).permute(0).contiguous(), 0),        # views and copies are free
 ])
-def test_only_arithmetic_with_weights_is_charged(expression, charged):
+def test_every_op_is_charged_by_what_it_does(expression, charged):
     from harness.verify import Tracer
 
     model = _Elementwise(expression).eval()
-    x = torch.randn(2, 3, 6, 6)
+    x = torch.randn(1, 3, 6, 6)
     tracer = Tracer(model, "2021")
     with torch.no_grad(), tracer.tracing(x) as trace:
         model(x)
-    assert (trace.elementwise > 0) == charged, trace.elementwise
+    assert trace.elementwise == charged
 
 
-@pytest.mark.parametrize("name,profile", [("adaptive_max_pool.py", "2021"), ("tiny_vit.py", "modern")])
+@pytest.mark.parametrize("expression,mixes", [
+    (lambda m, y: y + torch.roll(y, 1, 2), True),                   # a shifted copy of the same tensor
+    (lambda m, y: y[:, :, 1:] - y[:, :, :-1], True),                # two slices at different positions
+    (lambda m, y: torch.stack([y, y.flip(3)]).sum(0), True),        # a reduction over stacked copies
+    (lambda m, y: y * y.mean((2, 3), keepdim=True), False),         # a global reduction
+    (lambda m, y: y + y.permute(0, 1, 3, 2).permute(0, 1, 3, 2), False),  # a pure permutation
+    (lambda m, y: y[:, :, :] * m.scale[:, :, :1], False),           # a slice of a weight and a whole-range slice
+])
+def test_arithmetic_across_positions_of_one_tensor_is_refused(expression, mixes):
+    from harness.verify import Tracer
+
+    model = _Elementwise(expression).eval()
+    x = torch.randn(1, 3, 6, 6)
+    tracer = Tracer(model, "2021")
+    with torch.no_grad(), tracer.tracing(x) as trace:
+        model(x)
+    assert any("different positions of one tensor" in v.reason for v in trace.violations) == mixes
+
+
+def test_an_in_place_write_to_the_input_is_refused():
+    from harness.verify import Tracer
+
+    model = _Elementwise(lambda m, y: y).eval()
+    x = torch.randn(1, 3, 6, 6)
+    tracer = Tracer(model, "2021")
+    with torch.no_grad(), tracer.tracing(x) as trace:
+        x.mul_(2)
+    assert any("writes in place (mul_)" in v.reason for v in trace.violations)
+
+
+@pytest.mark.parametrize("name,profile", [("adaptive_max_pool.py", "2021"), ("tiny_vit.py", "modern"), ("threshold_gate.py", "2021")])
 def test_check_accepts_honest_models_through_the_clean_recount(invoke, write_config, name, profile):
     result = invoke("check", HERE / "honest" / name, "--json", "--config", write_config(profile=profile))
     assert result.exit_code == 0, result.output
     d = json_of(result.output)
     assert d["passed"] is True and d["checks"]["clean_recount"] is True and d["violations"] == []
+
+
+@pytest.mark.parametrize("extra,refused", [
+    ("A.GaussianBlur(blur_limit=(3, 3), p=1.0)", "A.GaussianBlur"), ("A.Sharpen(p=1.0)", "A.Sharpen"),
+    ("A.Emboss(p=1.0)", "A.Emboss"), ("A.CLAHE(p=1.0)", "A.CLAHE"), ("A.HorizontalFlip(p=1.0)", None),
+    ("A.PadIfNeeded(30, 30)", None),
+])
+def test_filters_in_the_transform_are_refused(extra, refused):
+    import albumentations as A
+
+    from harness.preprocess import check_pipeline
+
+    pipeline = A.Compose([eval(extra), A.Resize(28, 28), A.Normalize()])
+    sample = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    problem = check_pipeline(pipeline, sample, (28, 28))
+    assert (problem is None) if refused is None else (f"uses {refused}:" in problem and "\n" not in problem)
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_compute_in_the_transform(invoke, tmp_path):
+    lb = tmp_path / "lb.csv"
+    result = invoke("evaluate", HERE / "cheats" / "filter_transform.py", "--leaderboard", lb)
+    assert result.exit_code != 0 and "only geometric and normalising transforms are allowed" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_what_check_refuses_attention_across_the_batch(invoke, write_config, tmp_path):
+    config = write_config(profile="modern")
+    path = HERE / "cheats" / "batch_attention.py"
+    checked = invoke("check", path, "--json", "--config", config)
+    assert checked.exit_code == 1 and json_of(checked.output)["checks"]["batch_invariance"] is False
+    result = invoke("evaluate", path, "--leaderboard", tmp_path / "lb.csv", "--config", config)
+    assert result.exit_code != 0 and "batch_invariance" in result.output, result.output
