@@ -3,7 +3,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test honest bench zoo-table zoo-formats golden clean-venv
+.PHONY: demo test honest bench bench-smoke zoo-table zoo-formats golden clean-venv
 
 $(VENV)/bin/harness: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ honest: $(VENV)/bin/harness
 	$(PY) -m pytest -q -m honest tests/test_honest.py
 
 PHOTO_IMAGES ?= 9900  # the photo-scale benchmark's source JPEGs (`make bench PHOTO_IMAGES=990` for a quick look)
+
+# The photo benchmark's own tiny run (about fifteen evaluations), left out of `make test`.
+bench-smoke: $(VENV)/bin/harness
+	$(PY) -m pytest -q -m bench tests/test_bench_photo.py
 
 bench: $(VENV)/bin/harness
 	$(PY) benchmarks/bench_evaluate.py

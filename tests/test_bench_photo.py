@@ -33,7 +33,7 @@ def test_the_photo_competition_and_the_peer_script(tmp_path):
     assert result["images"] == 18 and result["macs"] > 10_000_000 and 0.0 <= result["f1"] <= 1.0  # mobilenet_v3_small at 96 px: 11.8M
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # about fifteen evaluations: `make bench-smoke`, not `make test`
 def test_the_photo_benchmark_prints_every_figure(tmp_path):
     out = run("benchmarks/bench_photo.py", "--images", "36", "--repeats", "1", "--memory", "--memory-images", "20")
     for line in ("init ", "reference --write", "cold ", "warm ", "peer, 2 workers", "peer, 0 workers", "ms per image",
