@@ -312,13 +312,15 @@ class CheckResult:
 def check_submission(path: Path, cfg: Competition, device: str = "cpu", on_progress: ProgressFn | None = None) -> CheckResult:
     """Everything `evaluate` would say, without labels and without a row.
 
-    Runs both workers as `evaluate` does: the submission's own on validation images, the
-    clean one on the held-out images (never their labels). Returns its report, with
-    `checks` (name -> passed) and `check_reasons`, and the sandbox it ran in. In a
-    starting kit the clean worker predicts the validation split instead, which is scored.
+    Runs both workers as `evaluate` does, except that the clean one predicts the
+    validation split, never the held-out images: `check` is free and leaves no row, so
+    nothing it reports may depend on a held-out image (a graph that fails only on some of
+    them would be an unlimited oracle). Returns its report, with `checks` (name -> passed)
+    and `check_reasons`, and the sandbox it ran in. In a starting kit the validation
+    split is also scored.
     """
     resolve_mode(cfg.sandbox)
-    dataset, key = open_split(cfg, "val" if cfg.kit else "test")
+    dataset, key = open_split(cfg, "val")
     with staged(Path(path), cfg.max_submission_mb) as submission:
         outcome = run_isolated(submission, "check", cfg, dataset, None, device, on_progress=on_progress)
         stored = submission_bytes(list(submission.files))

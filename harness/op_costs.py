@@ -108,6 +108,49 @@ def op_cost(kind: tuple[str, int], in_numel: int, out_numel: int, sorted_len: in
     return 0
 
 
+_POOLS = """
+    max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices avg_pool1d avg_pool2d avg_pool3d
+"""
+_ADAPTIVE = """
+    _adaptive_avg_pool2d adaptive_avg_pool1d adaptive_avg_pool2d _adaptive_avg_pool3d adaptive_max_pool1d
+    adaptive_max_pool2d adaptive_max_pool3d
+"""
+WINDOW_OPS = frozenset((_POOLS + _ADAPTIVE).split()) | frozenset(
+    name for name, (kind, _) in OP_TABLE.items() if name.startswith(("upsample", "_upsample")))
+"""Ops whose work is their output times a window (a pooling kernel, interpolation taps), whatever ptflops credits."""
+
+
+def _adaptive_taps(size_in: int, size_out: int) -> int:
+    """Input positions read over all outputs of one adaptive-pooling dimension (torch's start/end rule)."""
+    return sum(-((-(i + 1) * size_in) // size_out) - (i * size_in) // size_out for i in range(size_out))
+
+
+def window_work(name: str, args, out_numel: int) -> int:
+    """What a window op really does: output elements times the window it reads (pooling) or its taps (interpolation).
+
+    >>> import torch
+    >>> x = torch.zeros(1, 1, 28, 28)
+    >>> window_work("avg_pool2d", (x, [27, 27], [1, 1], [13, 13]), 28 * 28)   # a 27x27 box filter
+    571536
+    >>> window_work("max_pool2d", (x, [2, 2], [2, 2]), 14 * 14)                # = the input elements ptflops credits
+    784
+    >>> window_work("adaptive_avg_pool2d", (x, [1, 1]), 1)
+    784
+    """
+    if name in _ADAPTIVE.split():
+        x, sizes = args[0], list(args[1])
+        spatial = list(x.shape[-len(sizes):])
+        reads = math.prod(_adaptive_taps(a, max(int(b), 1)) for a, b in zip(spatial, sizes))
+        return out_numel // max(math.prod(int(b) for b in sizes), 1) * reads
+    if name in _POOLS.split():
+        dims = int(name.split("pool")[1][0])
+        kernel = args[1] if len(args) > 1 else [1]
+        kernel = [int(k) for k in (kernel if isinstance(kernel, (list, tuple)) else [kernel])]
+        return out_numel * math.prod(kernel * dims if len(kernel) == 1 else kernel)
+    kind = OP_TABLE.get(name)
+    return op_cost(kind, 0, out_numel, 0) if kind else 0
+
+
 ATTENTION_KERNELS = frozenset("""scaled_dot_product_attention _scaled_dot_product_attention_math
     _scaled_dot_product_flash_attention_for_cpu _scaled_dot_product_fused_attention_overrideable""".split())
 """Fused attention kernels torch's flop counter has no formula for (it reports 0 for the CPU kernel)."""

@@ -26,6 +26,7 @@ import os
 import shutil
 import stat
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -108,6 +109,17 @@ def _copy_one(source: Path, target: Path, budget: int, cap_mb: int) -> tuple[int
     return size, digest.hexdigest()
 
 
+MAX_FILES = 64
+"""The most files one submission may have (its source and its same-stem files)."""
+
+
+def _name_problem(name: str) -> str | None:
+    """Why a file name cannot be shown or mounted as it is (control, bidi or format characters), else None."""
+    if any(unicodedata.category(ch)[0] == "C" for ch in name):
+        return "its name holds control, bidi or format characters"
+    return None
+
+
 def stage_submission(path: Path, folder: Path, max_mb: int = DEFAULT_MAX_MB) -> StagedSubmission:
     """Copy `path` and its literal same-stem siblings into `folder` (module docstring); SubmissionError on a refused file."""
     path = Path(path)
@@ -117,6 +129,8 @@ def stage_submission(path: Path, folder: Path, max_mb: int = DEFAULT_MAX_MB) -> 
         raise SubmissionError(f"submission not found: {path}") from None
     if path.suffix != ".py":
         raise SubmissionError(f"{path}: a submission is a .py file")
+    if _name_problem(path.name):
+        raise SubmissionError(f"{ascii(path.name)}: refused: {_name_problem(path.name)}")
     if _kind(mode):
         raise _refuse(path, f"it is {_kind(mode)}")
     stem = path.name[: -len(".py")]
@@ -124,9 +138,13 @@ def stage_submission(path: Path, folder: Path, max_mb: int = DEFAULT_MAX_MB) -> 
         names = sorted(e.name for e in os.scandir(path.parent) if is_sibling(e.name, stem))
     except OSError as e:
         raise SubmissionError(f"{path.parent}: cannot list the submission's folder ({e.strerror})") from None
+    if len(names) > MAX_FILES:
+        raise SubmissionError(f"{ascii(path.name)}: refused: it has {len(names):,} same-stem files; a submission has at most {MAX_FILES}")
     budget, copies, hashes = max_mb * 2**20, [], {}
     for name in names:
         source = path.parent / name
+        if _name_problem(name):
+            raise SubmissionError(f"{ascii(name)}: refused: {_name_problem(name)}")
         if _kind(os.lstat(source).st_mode):
             raise _refuse(source, f"it is {_kind(os.lstat(source).st_mode)}")
         size, hashes[name] = _copy_one(source, folder / name, budget, max_mb)

@@ -186,9 +186,11 @@ LAYER_RULES = (more_macs_than_credited, elementwise_in_layer)
 # ---------------------------------------------------------------- the rule on a whole forward
 
 def charge_limit(charged: int, credited: int) -> Finding | None:
-    """Operations outside counted layers beyond `CHARGE_LIMIT` of the counted MACs (no allowance for the input's size)."""
+    """Operations outside counted layers, and pooling or interpolation work beyond what ptflops credits its layer,
+    beyond `CHARGE_LIMIT` of the counted MACs (no allowance for the input's size)."""
     if charged <= CHARGE_LIMIT * credited:
         return None
     ratio = charged / max(credited, 1)
-    return Finding("charged", f"does {charged:,} operations outside counted layers, {ratio:.2f} per counted MAC "
+    return Finding("charged", f"does {charged:,} operations outside counted layers or beyond what ptflops credits its pooling and "
+                              f"interpolation layers, {ratio:.2f} per counted MAC "
                               f"(limit {CHARGE_LIMIT:.2f} of its {credited:,} counted MACs): move that work into counted layers")

@@ -36,7 +36,7 @@ from torch.utils.flop_counter import flop_registry
 from harness import complexity, positions
 from harness.complexity import MAC_BEARING
 from harness.report import LayerRow, Violation
-from harness.op_costs import ATTENTION_KERNELS, attention_macs, op_cost, op_kind
+from harness.op_costs import ATTENTION_KERNELS, WINDOW_OPS, attention_macs, op_cost, op_kind, window_work
 from harness.trace_rules import FOREIGN_LIMIT, LAYER_RULES, OP_RULES, Finding, LayerCall, Op, charge_limit, charged_cost
 from harness.tamper import Snapshot
 
@@ -205,6 +205,8 @@ class _Frame:
     counted: bool
     macs: int = 0
     elementwise: int = 0
+    window: int = 0
+    """What its pooling or interpolation ops read (`op_costs.window_work`): charged where it exceeds the credit."""
 
 
 class ModuleStack:
@@ -320,6 +322,8 @@ class Tracer:
             return
         credit = self._credit(module, inputs, output)
         self.trace.credited += credit
+        if frame.window > credit:  # a large pooling window or many interpolation taps: ptflops credits far less
+            self.trace.elementwise += frame.window - credit
         if self.trace.record_layers:
             row = self.trace.layers.get(frame.path)
             out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
@@ -352,6 +356,8 @@ class Tracer:
         macs = self._flops(func, packet, args, kwargs, inputs, out, outputs) if has_formula else 0
         trace.aten_macs += macs
         in_numel, out_numel = sum(t.numel() for t in inputs), sum(t.numel() for t in outputs)
+        if frame is not None and name in WINDOW_OPS:
+            frame.window += window_work(name, args, out_numel)
         if frame is not None and foreign <= FOREIGN_LIMIT:
             # inside a counted layer no op rule can fire: only the layer's tally grows
             frame.macs += macs
@@ -359,7 +365,8 @@ class Tracer:
             return
         mixes = self._positions(name, args, inputs, outputs, kind, shifts)
         writes_input = mutates and bool(args) and isinstance(args[0], torch.Tensor) and id(args[0]) in self._protected
-        cost = op_cost(kind, in_numel, out_numel, _sorted_len(name, args, kwargs)) if kind else 0
+        cost = (window_work(name, args, out_numel) if name in WINDOW_OPS
+                else op_cost(kind, in_numel, out_numel, _sorted_len(name, args, kwargs)) if kind else 0)
         op = Op(name=name, module=module, module_type=module_type, in_counted=frame is not None,
                 namespace=namespace, is_view=is_view, pointwise=pointwise, macs=macs, in_numel=in_numel,
                 out_numel=out_numel, has_inputs=bool(inputs), foreign=foreign, allowed=kind is not None, cost=cost,

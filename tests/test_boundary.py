@@ -219,3 +219,26 @@ def test_a_forged_note_never_reaches_the_output_or_the_board(invoke, tmp_path, c
     for text in (result.output, board.read_text()):  # the panel shows the same notes as --json
         assert "verified by the organisers" not in text
     _assert_nothing_secret(cfg, result.output, board.read_text())
+
+
+def test_file_names_with_control_or_bidi_characters_and_too_many_siblings_are_refused(tmp_path):
+    from harness.errors import SubmissionError
+    from harness.staging import MAX_FILES, staged
+
+    source = "import torch\nINPUT_SIZE = (28, 28)\ndef build_model():\n    return torch.nn.Linear(1, 1)\n"
+    for name in ("p\x1b[31mr.py", "team\u202eevil.py", "te\u200bam.py"):
+        folder = tmp_path / str(abs(hash(name)))
+        folder.mkdir()
+        (folder / name).write_text(source)
+        with pytest.raises(SubmissionError, match="control, bidi or format characters") as e:
+            with staged(folder / name):
+                pass
+        assert "\x1b" not in e.value.message and "\u202e" not in e.value.message
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    (crowded / "many.py").write_text(source)
+    for i in range(MAX_FILES):
+        (crowded / f"many.{i}").write_bytes(b"")
+    with pytest.raises(SubmissionError, match=f"at most {MAX_FILES}"):
+        with staged(crowded / "many.py"):
+            pass
