@@ -314,8 +314,29 @@ def first_child(pid: int) -> int | None:
     return int(found[0]) if found else None
 
 
+def _anonymous_file_bytes(pid: int, seen: set[tuple[int, int]]) -> int:
+    """Bytes held in memory-backed files a process has open (memfd_create, /dev/shm), which RSS does not show."""
+    total = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if not target.startswith(("/memfd:", "/dev/shm/")):
+                continue
+            info = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_blocks * 512
+    return total
+
+
 def tree_rss_bytes(root_pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
+    """Memory of a process and all its descendants, from /proc: resident pages plus memory-backed files they hold open."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -330,10 +351,10 @@ def tree_rss_bytes(root_pid: int) -> int:
         pid = int(entry)
         children.setdefault(int(fields[1]), []).append(pid)
         rss[pid] = int(fields[21]) * page
-    total, todo = 0, [root_pid]
+    total, todo, seen = 0, [root_pid], set()
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += rss.get(pid, 0) + _anonymous_file_bytes(pid, seen)
         todo += children.get(pid, [])
     return total
 

@@ -168,3 +168,21 @@ def test_a_slow_transform_stops_at_the_time_limit_outside_the_parent(tmp_path, t
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 150 * 1024  # KiB: no 8000 x 8000 image here
     (row,) = read_entries(tmp_path / "lb.csv")
     assert row.failure == "timeout" and row.public_score is None
+
+
+def test_memory_held_in_a_memfd_counts_against_the_limit():
+    """memfd_create memory is not resident set size: the limit adds memory-backed files a worker holds open."""
+    import subprocess
+    import sys
+
+    from harness.sandbox import tree_rss_bytes
+
+    code = ("import os, time\nfd = os.memfd_create('hold')\nblock = b'\\1' * (1 << 20)\n"
+            "for _ in range(200): os.write(fd, block)\nprint('held', flush=True)\ntime.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"held"
+        assert tree_rss_bytes(proc.pid) >= 200 * 2**20
+    finally:
+        proc.kill()
+        proc.wait()
