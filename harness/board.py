@@ -228,9 +228,9 @@ class Rescored:
 def part_scores(e: Entry, macs: int, cfg: Competition, key: AnswerKey | None) -> tuple[float, float]:
     """An entry's public and private score under the configured format, from its recorded F1 or predictions."""
     rule = cfg.rule
-    if rule.scoring == "2021" or rule.metric == "macro_f1":
+    if rule.scoring == "2021" or rule.metric == "macro_f1":  # a validation row has no private part: it stays without
         return (rule.score(macs, e.public_f1, cfg.reference_for("public")),
-                rule.score(macs, e.private_f1, cfg.reference_for("private")))
+                None if e.private_f1 is None else rule.score(macs, e.private_f1, cfg.reference_for("private")))
     if key is None:
         raise LeaderboardError(f"rescoring by {rule.metric} needs the answer key: run where the data set is")
     predictions = decode_predictions(e.predictions)

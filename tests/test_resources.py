@@ -149,8 +149,9 @@ SLOW_TRANSFORM = """
 import albumentations as A
 
 
-def transform(input_size):  # legal albumentations, hostile work: 8000 x 8000 and a wide blur per image
-    return A.Compose([A.Resize(8000, 8000), A.GaussianBlur(blur_limit=(61, 61), p=1.0), A.Resize(*input_size),
+def transform(input_size):  # only allowed (geometric) transforms, hostile work: Lanczos to 8000 x 8000 and back, twice
+    return A.Compose([A.Resize(8000, 8000, interpolation=4), A.Resize(*input_size, interpolation=4),
+                      A.Resize(8000, 8000, interpolation=4), A.Resize(*input_size, interpolation=4),
                       A.Normalize(mean=(0.1307,) * 3, std=(0.3081,) * 3, max_pixel_value=255.0)])
 """
 
